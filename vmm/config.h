@@ -1,0 +1,40 @@
+/* The VM configuration: what to run and how, validated before any VM is built. */
+#ifndef VMM_CONFIG_H
+#define VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch/x86/cpuid.h"
+#include "vmm/console.h"
+
+#define CONFIG_MAX_CPUS 255
+#define CONFIG_MIN_MEMORY (16ULL << 20)
+#define CONFIG_MAX_MEMORY (1ULL << 40)
+#define CONFIG_DEFAULT_MEMORY (512ULL << 20)
+
+struct vm_config {
+    const char *name;
+    uint64_t memory;               /* bytes */
+    int cpus;
+    struct cpu_model cpu;
+    const char *kernel, *initrd, *append, *firmware;
+    enum console_mode serial;
+    const char *serial_path;       /* for CONSOLE_FILE */
+    bool no_reboot;
+    bool stats;                    /* print exit statistics on exit */
+    bool trace;                    /* print every VM exit */
+    const char *kvm_device;        /* /dev/kvm, or $VMM_KVM_DEVICE */
+};
+
+void config_defaults(struct vm_config *c);
+/* Parses a size: a plain number is `default_unit` bytes; K, M, G, T suffixes (optional "iB"/"B"). */
+int config_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+int config_parse_memory(struct vm_config *c, const char *s, char *err, size_t errlen);
+int config_parse_cpus(struct vm_config *c, const char *s, char *err, size_t errlen);
+int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t errlen);
+/* Cross-option checks (e.g. --initrd needs --kernel). */
+int config_validate(const struct vm_config *c, char *err, size_t errlen);
+
+#endif

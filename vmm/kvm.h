@@ -1,0 +1,50 @@
+/* The only place that calls KVM ioctls: thin checked wrappers, each failing with a message. */
+#ifndef VMM_KVM_H
+#define VMM_KVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kvm_sys {
+    int fd;            /* /dev/kvm */
+    int vcpu_mmap_size;
+};
+
+/* Opens /dev/kvm, checks the API version and every capability vmm relies on. */
+int kvm_open(struct kvm_sys *k, const char *path);
+void kvm_close(struct kvm_sys *k);
+int kvm_check_extension(const struct kvm_sys *k, long cap);
+/* KVM_GET_SUPPORTED_CPUID; caller frees. */
+struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_sys *k);
+
+int kvm_create_vm(const struct kvm_sys *k);
+int kvm_set_user_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva, bool readonly);
+int kvm_create_irqchip(int vm_fd);
+int kvm_create_pit(int vm_fd);
+int kvm_set_tss_addr(int vm_fd, uint64_t addr);
+int kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
+int kvm_irq_line(int vm_fd, uint32_t gsi, int level);
+int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *r);
+
+int kvm_create_vcpu(int vm_fd, int id);
+struct kvm_run *kvm_map_run(const struct kvm_sys *k, int vcpu_fd);
+int kvm_set_cpuid(int vcpu_fd, const struct kvm_cpuid2 *c);
+int kvm_get_regs(int vcpu_fd, struct kvm_regs *r);
+int kvm_set_regs(int vcpu_fd, const struct kvm_regs *r);
+int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *s);
+int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *s);
+int kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *f);
+int kvm_set_msrs(int vcpu_fd, const struct kvm_msrs *m);
+int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *l);
+int kvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *l);
+int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *s);
+int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *s);
+int kvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *e);
+int kvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *e);
+int kvm_translate(int vcpu_fd, struct kvm_translation *t);
+int kvm_set_guest_debug(int vcpu_fd, const struct kvm_guest_debug *d);
+/* KVM_RUN: returns 0, or -errno (-EINTR when kicked by a signal). */
+int kvm_run(int vcpu_fd);
+
+#endif

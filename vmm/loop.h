@@ -1,0 +1,37 @@
+/* The I/O event loop (epoll): owns host fds, eventfds and timers; runs on the main thread. */
+#ifndef VMM_LOOP_H
+#define VMM_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef void (*loop_fn)(void *ctx, uint32_t events);
+
+#define LOOP_MAX_WATCHES 64
+
+struct loop_watch {
+    int fd;
+    loop_fn fn;
+    void *ctx;
+    bool active;
+};
+
+struct event_loop {
+    int epfd;
+    bool quit;
+    struct loop_watch watches[LOOP_MAX_WATCHES];
+};
+
+int loop_init(struct event_loop *l);
+void loop_destroy(struct event_loop *l);
+/* Watch `fd` for `events` (EPOLLIN...); the callback runs on the loop thread. */
+int loop_add(struct event_loop *l, int fd, uint32_t events, loop_fn fn, void *ctx);
+int loop_remove(struct event_loop *l, int fd);
+/* Runs callbacks until loop_quit; `timeout_ms` < 0 waits forever per round. */
+int loop_run(struct event_loop *l);
+void loop_quit(struct event_loop *l);
+
+/* A one-shot or periodic timer (timerfd) delivered through the loop. Returns the fd. */
+int loop_add_timer(struct event_loop *l, uint64_t first_ms, uint64_t period_ms, loop_fn fn, void *ctx);
+
+#endif

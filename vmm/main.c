@@ -1,0 +1,150 @@
+/* Command line: subcommands and options -> a validated VM configuration -> run. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/config.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#ifndef VMM_VERSION
+#define VMM_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: vmm run [options]      boot a virtual machine in the foreground\n"
+        "       vmm --version | --help\n"
+        "\n"
+        "What to boot (one of):\n"
+        "  --kernel FILE        Linux bzImage or ELF vmlinux (PVH note or 64-bit entry)\n"
+        "  --initrd FILE        initial ramdisk for --kernel\n"
+        "  --append \"ARGS\"      kernel command line for --kernel\n"
+        "  --firmware FILE      raw firmware image (e.g. SeaBIOS bios-256k.bin) mapped to end at 4 GiB\n"
+        "\n"
+        "Machine:\n"
+        "  --memory SIZE, -m    guest RAM: 512M, 2G (a plain number is MiB; default 512M)\n"
+        "  --cpus N, --smp N    number of vCPUs, 1-%d (default 1)\n"
+        "  --cpu MODEL          host|baseline[,+feat][,-feat] (default host); features:\n"
+        "                       %s\n"
+        "  --name NAME          name of the VM, shown in messages\n"
+        "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
+        "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
+        "\n"
+        "Observing:\n"
+        "  --stats              print VM exits by reason, busiest ports/MMIO, assisted instructions at exit\n"
+        "  --trace              print every VM exit on stderr\n"
+        "\n"
+        "Exit status: 0 guest powered off, 1 error, 2 reset with --no-reboot, 3 triple fault,\n"
+        "4 guest panic (pvpanic), 5 instruction not emulated, 6 KVM internal error, 128+N signal N.\n",
+        CONFIG_MAX_CPUS, cpu_feature_names());
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+       OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
+
+static const struct option run_options[] = {
+    { "kernel", required_argument, NULL, OPT_KERNEL },
+    { "initrd", required_argument, NULL, OPT_INITRD },
+    { "append", required_argument, NULL, OPT_APPEND },
+    { "firmware", required_argument, NULL, OPT_FIRMWARE },
+    { "bios", required_argument, NULL, OPT_FIRMWARE },
+    { "memory", required_argument, NULL, 'm' },
+    { "cpus", required_argument, NULL, OPT_CPUS },
+    { "smp", required_argument, NULL, OPT_CPUS },
+    { "cpu", required_argument, NULL, OPT_CPU },
+    { "name", required_argument, NULL, OPT_NAME },
+    { "serial", required_argument, NULL, OPT_SERIAL },
+    { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+    { "stats", no_argument, NULL, OPT_STATS },
+    { "trace", no_argument, NULL, OPT_TRACE },
+    { "help", no_argument, NULL, OPT_HELP },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Returns 0 to run, -1 on a bad option (message printed), 1 when --help/--version was handled. */
+static int parse_run_options(int argc, char **argv, struct vm_config *c)
+{
+    char err[1200] = "";
+    int opt, rc = 0;
+    opterr = 0;
+    while (rc == 0 && (opt = getopt_long(argc, argv, ":m:", run_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KERNEL: c->kernel = optarg; break;
+        case OPT_INITRD: c->initrd = optarg; break;
+        case OPT_APPEND: c->append = optarg; break;
+        case OPT_FIRMWARE: c->firmware = optarg; break;
+        case 'm': rc = config_parse_memory(c, optarg, err, sizeof(err)); break;
+        case OPT_CPUS: rc = config_parse_cpus(c, optarg, err, sizeof(err)); break;
+        case OPT_CPU: rc = cpu_model_parse(optarg, &c->cpu, err, sizeof(err)); break;
+        case OPT_NAME: c->name = optarg; break;
+        case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;
+        case OPT_NO_REBOOT: c->no_reboot = true; break;
+        case OPT_STATS: c->stats = true; break;
+        case OPT_TRACE: c->trace = true; break;
+        case OPT_HELP: usage(stdout); return 1;
+        case OPT_VERSION: printf("vmm %s\n", VMM_VERSION); return 1;
+        case ':':
+            snprintf(err, sizeof(err), "option %s needs a value (see vmm run --help)", argv[optind - 1]);
+            rc = -1;
+            break;
+        default:
+            snprintf(err, sizeof(err), "unknown option '%s' (see vmm run --help)", argv[optind - 1]);
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        snprintf(err, sizeof(err), "unexpected argument '%s': options take the form --name VALUE (see vmm run --help)", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = config_validate(c, err, sizeof(err));
+    if (rc) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct vm_config cfg;
+    config_defaults(&cfg);
+    int rc = parse_run_options(argc, argv, &cfg);
+    if (rc)
+        return rc > 0 ? 0 : EXIT_ERROR;
+    log_trace_enabled = cfg.trace;
+    struct vm vm;
+    int status = EXIT_ERROR;
+    if (vm_create(&vm, &cfg) == 0)
+        status = vm_run(&vm);
+    vm_destroy(&vm);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_ERROR;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("vmm %s\n", VMM_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (cmd[0] == '-') /* "vmm --kernel ..." is "vmm run --kernel ..." */
+        return cmd_run(argc, argv);
+    log_error("unknown command '%s': use 'vmm run [options]' (see vmm --help)", cmd);
+    return EXIT_ERROR;
+}

@@ -1,0 +1,414 @@
+/* Assemble a VM from a configuration, run it until the guest or the user ends it, tear it down.
+ * Boot order: KVM -> RAM -> irqchip/PIT -> devices on the buses -> firmware or kernel -> vCPU threads. */
+#define _GNU_SOURCE
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot_state.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+#include "firmware/linux.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+
+#define COM1_PORT 0x3f8
+#define COM1_IRQ 4
+
+void vm_request_stop(struct vm *vm, enum vm_stop why)
+{
+    pthread_mutex_lock(&vm->stop_lock);
+    if (vm->stop == STOP_NONE)
+        vm->stop = why;
+    pthread_mutex_unlock(&vm->stop_lock);
+    uint64_t one = 1;
+    if (write(vm->event_fd, &one, sizeof(one)) < 0) {
+        /* counter saturated: the loop is already being woken */
+    }
+}
+
+static void irq_set(void *ctx, unsigned gsi, int level)
+{
+    struct vm *vm = ctx;
+    if (vm->vm_fd >= 0) /* during a reset the old irqchip is gone and the new one starts low */
+        kvm_irq_line(vm->vm_fd, gsi, level);
+}
+
+static void machine_event(void *ctx, enum machine_event ev)
+{
+    struct vm *vm = ctx;
+    static const enum vm_stop map[] = {
+        [MACHINE_POWEROFF] = STOP_POWEROFF, [MACHINE_RESET] = STOP_RESET, [MACHINE_PANIC] = STOP_PANIC,
+    };
+    vm_request_stop(vm, map[ev]);
+}
+
+static struct irq_line irq_line_for(struct vm *vm, unsigned gsi)
+{
+    return (struct irq_line){ irq_set, vm, gsi };
+}
+
+static int register_devices(struct vm *vm)
+{
+    struct machine_ops machine = { machine_event, vm };
+    serial_init(&vm->com1, irq_line_for(vm, COM1_IRQ), console_backend(&vm->console));
+    acpi_pm_init(&vm->pm, irq_line_for(vm, ACPI_SCI_IRQ), machine);
+    platform_ports_init(&vm->ports, machine);
+    int rc = bus_register(&vm->pio, COM1_PORT, 8, serial_io, &vm->com1, "serial");
+    if (!rc) rc = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, &vm->pm, "acpi-pm");
+    if (!rc) rc = bus_register(&vm->pio, RESET_CONTROL_PORT, 1, reset_control_io, &vm->ports, "reset-control");
+    if (!rc) rc = bus_register(&vm->pio, PORT_A_PORT, 1, port_a_io, &vm->ports, "port-a");
+    if (!rc) rc = bus_register(&vm->pio, PVPANIC_PORT, 1, pvpanic_io, &vm->ports, "pvpanic");
+    if (!rc) rc = bus_register(&vm->pio, POST_PORT, 1, post_io, &vm->ports, "post");
+    if (rc)
+        log_error("cannot register the platform devices: %s", strerror(-rc));
+    return rc;
+}
+
+static int write_acpi_tables(struct vm *vm, uint64_t *rsdp)
+{
+    struct acpi_config ac;
+    struct acpi_tables t;
+    acpi_config_default(&ac, vm->cfg->cpus);
+    ac.max_len = LAYOUT_ACPI_SIZE;
+    int rc = acpi_build(&ac, LAYOUT_ACPI, &t);
+    if (rc) {
+        log_error("cannot build the ACPI tables: %s", strerror(-rc));
+        return rc;
+    }
+    rc = mem_write(&vm->mem, LAYOUT_ACPI, t.data, t.len);
+    /* The RSDP sits at the start of the EBDA, where guests without a boot protocol look for it. */
+    uint16_t ebda_segment = (uint16_t)((LAYOUT_ACPI + t.rsdp_off) >> 4);
+    if (rc == 0)
+        rc = mem_write(&vm->mem, LAYOUT_BDA_EBDA_SEGMENT, &ebda_segment, sizeof(ebda_segment));
+    *rsdp = LAYOUT_ACPI + t.rsdp_off;
+    acpi_tables_free(&t);
+    if (rc)
+        log_error("guest RAM is too small for the ACPI tables");
+    return rc;
+}
+
+static int set_memslots(struct vm *vm)
+{
+    for (int i = 0; i < vm->mem.nr_regions; i++) {
+        const struct mem_region *r = &vm->mem.regions[i];
+        int rc = kvm_set_user_memory(vm->vm_fd, r->slot, r->gpa, r->size, r->hva, r->readonly);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Direct boot: load the kernel, write boot tables, put vCPU 0 at its entry. */
+static int boot_kernel(struct vm *vm, uint64_t rsdp)
+{
+    struct e820_map e820;
+    e820_build(&e820, &vm->mem);
+    struct linux_boot_params p = {
+        .kernel_path = vm->cfg->kernel, .initrd_path = vm->cfg->initrd,
+        .cmdline = vm->cfg->append, .rsdp = rsdp, .e820 = &e820,
+    };
+    struct boot_entry entry;
+    int rc = linux_load(&vm->mem, &p, &entry);
+    if (rc)
+        return rc;
+    log_trace("kernel %s loaded as %s, entry 0x%llx", vm->cfg->kernel, entry.format, (unsigned long long)entry.entry);
+    rc = boot_tables_write(&vm->mem, entry.mode == BOOT_ENTRY_LONG);
+    if (rc)
+        return rc;
+    int fd = vm->vcpus[0].fd;
+    switch (entry.mode) {
+    case BOOT_ENTRY_LONG: return boot_state_long_mode(fd, entry.entry, entry.arg);
+    case BOOT_ENTRY_PROTECTED: return boot_state_protected_mode(fd, entry.entry, entry.arg);
+    default: return boot_state_pvh(fd, entry.entry, entry.arg);
+    }
+}
+
+/* The KVM side of the machine: VM fd, memslots, irqchip, PIT, routing, vCPUs, boot state. */
+static int machine_build(struct vm *vm)
+{
+    vm->vm_fd = kvm_create_vm(&vm->kvm);
+    if (vm->vm_fd < 0)
+        return vm->vm_fd;
+    int rc = kvm_set_identity_map_addr(vm->vm_fd, LAYOUT_KVM_IDENTITY_MAP);
+    if (!rc) rc = kvm_set_tss_addr(vm->vm_fd, LAYOUT_KVM_TSS);
+    if (!rc) rc = set_memslots(vm);
+    if (!rc) rc = kvm_create_irqchip(vm->vm_fd);
+    if (!rc) rc = kvm_create_pit(vm->vm_fd);
+    if (!rc) rc = irq_routing_pc_defaults(&vm->routing);
+    if (!rc) rc = irq_routing_commit(&vm->routing, vm->vm_fd);
+    if (rc)
+        return rc;
+    vm->vcpus = calloc((size_t)vm->cfg->cpus, sizeof(*vm->vcpus));
+    if (!vm->vcpus)
+        return -ENOMEM;
+    for (int i = 0; i < vm->cfg->cpus; i++)
+        vm->vcpus[i].fd = -1;
+    for (int i = 0; i < vm->cfg->cpus; i++) {
+        rc = vcpu_create(&vm->vcpus[i], vm, i);
+        if (rc)
+            return rc;
+    }
+    uint64_t rsdp;
+    rc = write_acpi_tables(vm, &rsdp);
+    if (rc)
+        return rc;
+    /* Firmware boot needs nothing more: vCPU 0 starts at the reset vector, the others wait for SIPI. */
+    return vm->cfg->kernel ? boot_kernel(vm, rsdp) : 0;
+}
+
+static void machine_stop(struct vm *vm)
+{
+    atomic_store(&vm->stopping, true);
+    if (!vm->vcpus)
+        return;
+    for (int i = 0; i < vm->cfg->cpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    for (int i = 0; i < vm->cfg->cpus; i++)
+        vcpu_join(&vm->vcpus[i]);
+}
+
+static void machine_destroy(struct vm *vm)
+{
+    if (vm->vcpus) {
+        for (int i = 0; i < vm->cfg->cpus; i++)
+            vcpu_destroy(&vm->vcpus[i]);
+        if (vm->cfg->stats)
+            for (int i = 0; i < vm->cfg->cpus; i++)
+                stats_free(&vm->vcpus[i].stats);
+        free(vm->vcpus);
+        vm->vcpus = NULL;
+    }
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    vm->vm_fd = -1;
+}
+
+static int machine_start(struct vm *vm)
+{
+    atomic_store(&vm->stopping, false);
+    for (int i = 0; i < vm->cfg->cpus; i++) {
+        int rc = vcpu_start(&vm->vcpus[i]);
+        if (rc) {
+            log_error("cannot start vCPU thread %d: %s", i, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void on_quit_key(void *ctx)
+{
+    vm_request_stop(ctx, STOP_QUIT);
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+    struct vm *vm = ctx;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(vm->signal_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    pthread_mutex_lock(&vm->stop_lock);
+    if (vm->stop == STOP_NONE)
+        vm->stop_signal = (int)si.ssi_signo;
+    pthread_mutex_unlock(&vm->stop_lock);
+    vm_request_stop(vm, STOP_SIGNAL);
+}
+
+static int exit_status_for(struct vm *vm)
+{
+    switch (vm->stop) {
+    case STOP_POWEROFF: case STOP_QUIT: return EXIT_POWEROFF;
+    case STOP_RESET: return EXIT_RESET;
+    case STOP_TRIPLE_FAULT: return EXIT_TRIPLE_FAULT;
+    case STOP_PANIC: return EXIT_PANIC;
+    case STOP_EMULATION: return EXIT_EMULATION;
+    case STOP_INTERNAL: return EXIT_INTERNAL;
+    case STOP_SIGNAL: return 128 + vm->stop_signal;
+    default: return EXIT_ERROR;
+    }
+}
+
+static const char *stop_message(enum vm_stop s)
+{
+    switch (s) {
+    case STOP_POWEROFF: return "guest powered off";
+    case STOP_RESET: return "guest reset (--no-reboot)";
+    case STOP_TRIPLE_FAULT: return "guest triple fault";
+    case STOP_PANIC: return "guest panicked (pvpanic)";
+    case STOP_EMULATION: return "guest stopped at an instruction vmm cannot emulate";
+    case STOP_INTERNAL: return "KVM internal error";
+    case STOP_SIGNAL: return "stopped by signal";
+    case STOP_QUIT: return "quit from the console";
+    default: return "stopped";
+    }
+}
+
+static void devices_reset(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->com1.lock);
+    serial_reset(&vm->com1);
+    pthread_mutex_unlock(&vm->com1.lock);
+    struct machine_ops machine = vm->pm.machine;
+    struct irq_line sci = vm->pm.sci;
+    acpi_pm_destroy(&vm->pm);
+    acpi_pm_init(&vm->pm, sci, machine);
+    platform_ports_init(&vm->ports, machine);
+}
+
+/* Reset = a fresh KVM machine over the same RAM (RAM survives a reset, as on a PC). */
+static int machine_reset(struct vm *vm)
+{
+    machine_stop(vm);
+    machine_destroy(vm);
+    devices_reset(vm);
+    vm->stop = STOP_NONE;
+    vm->resets++;
+    int rc = machine_build(vm);
+    return rc ? rc : machine_start(vm);
+}
+
+static void on_event(void *ctx, uint32_t events)
+{
+    struct vm *vm = ctx;
+    uint64_t v;
+    (void)events;
+    if (read(vm->event_fd, &v, sizeof(v)) < 0)
+        return;
+    pthread_mutex_lock(&vm->stop_lock);
+    enum vm_stop stop = vm->stop;
+    pthread_mutex_unlock(&vm->stop_lock);
+    if (stop == STOP_NONE)
+        return;
+    if (stop == STOP_RESET && !vm->cfg->no_reboot) {
+        log_trace("guest reset: restarting the machine");
+        if (machine_reset(vm) == 0)
+            return;
+        vm->stop = STOP_ERROR;
+    }
+    loop_quit(&vm->loop);
+}
+
+static int host_setup(struct vm *vm)
+{
+    vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1); /* only vCPU threads take the kick signal */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    sigdelset(&set, SIGUSR1);
+    vm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    signal(SIGPIPE, SIG_IGN);
+    vcpu_signals_init();
+    if (vm->event_fd < 0 || vm->signal_fd < 0 || loop_init(&vm->loop))
+        return -errno;
+    int rc = loop_add(&vm->loop, vm->event_fd, EPOLLIN, on_event, vm);
+    if (!rc) rc = loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
+    return rc;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = cfg;
+    vm->vm_fd = vm->event_fd = vm->signal_fd = -1;
+    vm->kvm.fd = -1;
+    vm->loop.epfd = -1;
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    bus_init(&vm->pio, "pio");
+    bus_init(&vm->mmio, "mmio");
+    if (kvm_open(&vm->kvm, cfg->kvm_device))
+        return -1;
+    vm->supported_cpuid = kvm_supported_cpuid(&vm->kvm);
+    if (!vm->supported_cpuid)
+        return -1;
+    int max = kvm_check_extension(&vm->kvm, KVM_CAP_MAX_VCPUS);
+    if (max > 0 && cfg->cpus > max) {
+        log_error("--cpus %d is more than this host's KVM allows (%d): lower --cpus", cfg->cpus, max);
+        return -1;
+    }
+    int rc = mem_init_ram(&vm->mem, cfg->memory);
+    if (rc) {
+        log_error("cannot allocate %llu MiB of guest RAM: %s (lower --memory)",
+                  (unsigned long long)(cfg->memory >> 20), strerror(-rc));
+        return -1;
+    }
+    if (cfg->firmware && (firmware_load(cfg->firmware, &vm->fw) || firmware_map(&vm->mem, &vm->fw)))
+        return -1;
+    if (irq_routing_init(&vm->routing) || host_setup(vm)) {
+        log_error("cannot set up the event loop: %s", strerror(errno));
+        return -1;
+    }
+    if (console_open(&vm->console, cfg->serial, cfg->serial_path))
+        return -1;
+    if (register_devices(vm))
+        return -1;
+    if (console_attach(&vm->console, &vm->com1, &vm->loop, on_quit_key, vm)) {
+        log_error("cannot watch the console input");
+        return -1;
+    }
+    if (machine_build(vm)) {
+        log_error("cannot build the virtual machine (see the message above)");
+        return -1;
+    }
+    return 0;
+}
+
+int vm_run(struct vm *vm)
+{
+    clock_gettime(CLOCK_MONOTONIC, &vm->started);
+    if (machine_start(vm))
+        return EXIT_ERROR;
+    loop_run(&vm->loop);
+    machine_stop(vm);
+    int status = exit_status_for(vm);
+    if (vm->stop != STOP_POWEROFF && vm->stop != STOP_QUIT)
+        log_info("%s%s, exit status %d", stop_message(vm->stop),
+                 vm->stop == STOP_SIGNAL ? (vm->stop_signal == SIGINT ? " (SIGINT)" : vm->stop_signal == SIGTERM ? " (SIGTERM)" : " (SIGHUP)") : "",
+                 status);
+    if (vm->cfg->stats && vm->vcpus) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - vm->started.tv_sec) + (now.tv_nsec - vm->started.tv_nsec) / 1e9;
+        struct vcpu_stats *all = calloc((size_t)vm->cfg->cpus, sizeof(*all));
+        if (all) {
+            for (int i = 0; i < vm->cfg->cpus; i++)
+                all[i] = vm->vcpus[i].stats;
+            stats_print(stderr, all, vm->cfg->cpus, secs);
+            free(all);
+        }
+    }
+    return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    machine_stop(vm);
+    machine_destroy(vm);
+    console_close(&vm->console);
+    loop_destroy(&vm->loop);
+    if (vm->event_fd >= 0)
+        close(vm->event_fd);
+    if (vm->signal_fd >= 0)
+        close(vm->signal_fd);
+    irq_routing_free(&vm->routing);
+    mem_free(&vm->mem);
+    firmware_free(&vm->fw);
+    free(vm->supported_cpuid);
+    bus_destroy(&vm->pio);
+    bus_destroy(&vm->mmio);
+    kvm_close(&vm->kvm);
+}
