@@ -285,17 +285,11 @@ int linux_load_image(const struct guest_memory *mem, const uint8_t *kernel, size
 
 int linux_load(const struct guest_memory *mem, const struct linux_boot_params *p, struct boot_entry *out)
 {
-    struct file_data kernel = { 0 }, initrd = { 0 };
     char err[256] = "";
-    int rc = file_read_all(p->kernel_path, "kernel", &kernel);
-    if (rc == 0 && p->initrd_path)
-        rc = file_read_all(p->initrd_path, "initrd", &initrd);
-    if (rc == 0) {
-        rc = linux_load_image(mem, kernel.data, kernel.size, initrd.data, initrd.size, p, out, err, sizeof(err));
-        if (rc)
-            log_error("%s: %s", p->kernel_path, err);
-    }
-    file_free(&kernel);
-    file_free(&initrd);
+    const struct file_data *initrd = p->initrd;
+    int rc = linux_load_image(mem, p->kernel->data, p->kernel->size, initrd ? initrd->data : NULL,
+                              initrd ? initrd->size : 0, p, out, err, sizeof(err));
+    if (rc)
+        log_error("%s: %s", p->kernel_path, err);
     return rc;
 }

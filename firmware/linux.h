@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "arch/x86/e820.h"
+#include "firmware/file.h"
 #include "vmm/memory.h"
 
 enum boot_entry_mode { BOOT_ENTRY_LONG, BOOT_ENTRY_PROTECTED, BOOT_ENTRY_PVH };
@@ -17,12 +18,14 @@ struct boot_entry {
 };
 
 struct linux_boot_params {
-    const char *kernel_path, *initrd_path, *cmdline;
+    const char *kernel_path;                 /* for messages */
+    const struct file_data *kernel, *initrd; /* contents, read once (initrd may be NULL) */
+    const char *cmdline;
     uint64_t rsdp;                 /* guest-physical ACPI RSDP, handed to the kernel */
     const struct e820_map *e820;
 };
 
-/* Loads the kernel (and initrd) into guest RAM and describes how to enter it.
+/* Loads the kernel (and initrd) into guest RAM and describes how to enter it (again on every reset).
  * Prints one error line naming the problem on failure. */
 int linux_load(const struct guest_memory *mem, const struct linux_boot_params *p, struct boot_entry *out);
 

@@ -22,7 +22,7 @@ static void usage(FILE *out)
         "  --kernel FILE        Linux bzImage or ELF vmlinux (PVH note or 64-bit entry)\n"
         "  --initrd FILE        initial ramdisk for --kernel\n"
         "  --append \"ARGS\"      kernel command line for --kernel\n"
-        "  --firmware FILE      raw firmware image (e.g. SeaBIOS bios-256k.bin) mapped to end at 4 GiB\n"
+        "  --firmware FILE      (also --bios FILE) raw firmware image (e.g. SeaBIOS bios-256k.bin) mapped to end at 4 GiB\n"
         "\n"
         "Machine:\n"
         "  --memory SIZE, -m    guest RAM: 512M, 2G (a plain number is MiB; default 512M)\n"

@@ -114,7 +114,7 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp)
     struct e820_map e820;
     e820_build(&e820, &vm->mem);
     struct linux_boot_params p = {
-        .kernel_path = vm->cfg->kernel, .initrd_path = vm->cfg->initrd,
+        .kernel_path = vm->cfg->kernel, .kernel = &vm->kernel, .initrd = vm->cfg->initrd ? &vm->initrd : NULL,
         .cmdline = vm->cfg->append, .rsdp = rsdp, .e820 = &e820,
     };
     struct boot_entry entry;
@@ -123,8 +123,10 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp)
         return rc;
     log_trace("kernel %s loaded as %s, entry 0x%llx", vm->cfg->kernel, entry.format, (unsigned long long)entry.entry);
     rc = boot_tables_write(&vm->mem, entry.mode == BOOT_ENTRY_LONG);
-    if (rc)
+    if (rc) {
+        log_error("guest RAM is too small for the boot page tables: raise --memory");
         return rc;
+    }
     int fd = vm->vcpus[0].fd;
     switch (entry.mode) {
     case BOOT_ENTRY_LONG: return boot_state_long_mode(fd, entry.entry, entry.arg);
@@ -149,14 +151,18 @@ static int machine_build(struct vm *vm)
     if (rc)
         return rc;
     vm->vcpus = calloc((size_t)vm->cfg->cpus, sizeof(*vm->vcpus));
-    if (!vm->vcpus)
+    if (!vm->vcpus) {
+        log_error("out of memory for %d vCPUs", vm->cfg->cpus);
         return -ENOMEM;
+    }
     for (int i = 0; i < vm->cfg->cpus; i++)
         vm->vcpus[i].fd = -1;
     for (int i = 0; i < vm->cfg->cpus; i++) {
         rc = vcpu_create(&vm->vcpus[i], vm, i);
-        if (rc)
+        if (rc) {
+            log_error("cannot create vCPU %d: %s", i, strerror(-rc));
             return rc;
+        }
     }
     uint64_t rsdp;
     rc = write_acpi_tables(vm, &rsdp);
@@ -330,6 +336,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_mutex_init(&vm->stop_lock, NULL);
     bus_init(&vm->pio, "pio");
     bus_init(&vm->mmio, "mmio");
+    /* Boot files first: a wrong path is reported whether or not this host has KVM. */
+    if (cfg->kernel && file_read_all(cfg->kernel, "kernel", &vm->kernel))
+        return -1;
+    if (cfg->initrd && file_read_all(cfg->initrd, "initrd", &vm->initrd))
+        return -1;
+    if (cfg->firmware && firmware_load(cfg->firmware, &vm->fw))
+        return -1;
     if (kvm_open(&vm->kvm, cfg->kvm_device))
         return -1;
     vm->supported_cpuid = kvm_supported_cpuid(&vm->kvm);
@@ -346,7 +359,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
                   (unsigned long long)(cfg->memory >> 20), strerror(-rc));
         return -1;
     }
-    if (cfg->firmware && (firmware_load(cfg->firmware, &vm->fw) || firmware_map(&vm->mem, &vm->fw)))
+    if (cfg->firmware && firmware_map(&vm->mem, &vm->fw))
         return -1;
     if (irq_routing_init(&vm->routing) || host_setup(vm)) {
         log_error("cannot set up the event loop: %s", strerror(errno));
@@ -360,11 +373,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         log_error("cannot watch the console input");
         return -1;
     }
-    if (machine_build(vm)) {
-        log_error("cannot build the virtual machine (see the message above)");
-        return -1;
-    }
-    return 0;
+    return machine_build(vm) ? -1 : 0;
 }
 
 int vm_run(struct vm *vm)
@@ -407,6 +416,8 @@ void vm_destroy(struct vm *vm)
     irq_routing_free(&vm->routing);
     mem_free(&vm->mem);
     firmware_free(&vm->fw);
+    file_free(&vm->kernel);
+    file_free(&vm->initrd);
     free(vm->supported_cpuid);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);

@@ -12,6 +12,7 @@
 #include "devices/platform_ports.h"
 #include "devices/serial.h"
 #include "firmware/bios.h"
+#include "firmware/file.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
@@ -47,6 +48,7 @@ struct vm {
     int vm_fd;
     struct guest_memory mem;
     struct firmware_image fw;
+    struct file_data kernel, initrd;   /* read before KVM is touched, reloaded from here on reset */
     struct bus pio, mmio;
     struct irq_routing routing;
     struct vcpu *vcpus;
