@@ -73,7 +73,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
 
-bench: deps
+bench:
+	@tests/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run.sh
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that building vmm, its tests, the demo and the benchmark need.
+# As root it runs apt-get; otherwise it names what is missing and how to install it.
+set -eu
+packages=(
+    gcc make binutils libc6-dev pkg-config     # build
+    util-linux procps                          # setpriv, script, ps in tests
+    linux-image-cloud-amd64 lz4 xz-utils       # Debian's kernel, booted in the tests
+    acpica-tools                               # iasl checks the ACPI tables vmm generates
+    seabios                                    # firmware images
+    busybox-static cpio                        # initramfs for the full-Linux tier and the demo
+)
+[ "${1:-}" = --bench ] && packages+=(qemu-system-x86 valgrind time)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "vmm: missing Debian packages: ${missing[*]}" >&2
+    echo "vmm: install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "vmm: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
