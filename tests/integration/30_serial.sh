@@ -66,7 +66,7 @@ if [ $rc -eq 0 ] && [ "${got:-no}" = yes ]; then pass serial.pty; else fail seri
 # --stats: exits by reason, busiest ports (the UART), assisted instructions line.
 run_vmm 60 "$WORK/stats.out" run --kernel "$HELLO" --append noinput --memory 64M --stats
 if [ $status -eq 0 ] && grep -q "^vmm: stats: [0-9]* exits in" "$WORK/stats.out" &&
-    grep -q "^vmm: stats: busiest ports: 0x3f[8d]=" "$WORK/stats.out" && has_line "$WORK/stats.out" "vmm: stats: assisted instructions:"; then
+    grep -q "^vmm: stats: busiest ports:.* 0x3f8=[0-9]" "$WORK/stats.out" && has_line "$WORK/stats.out" "vmm: stats: assisted instructions:"; then
     pass cli.stats
 else
     fail cli.stats "exit $status: $(grep stats "$WORK/stats.out" | tr '\n' '|')"
