@@ -1,4 +1,6 @@
-/* Port-I/O and MMIO address spaces: devices register address ranges, exits are dispatched here. */
+/* Port-I/O and MMIO address spaces: devices register address ranges, exits are dispatched here.
+ * Readers take no lock: a change publishes a new sorted snapshot; old ones live until bus_destroy,
+ * so a vCPU still dispatching through one is never left with freed memory. */
 #include "bus.h"
 
 #include <errno.h>
@@ -9,24 +11,28 @@ void bus_init(struct bus *b, const char *name)
 {
     memset(b, 0, sizeof(*b));
     b->name = name;
-    pthread_rwlock_init(&b->lock, NULL);
+    pthread_mutex_init(&b->writer, NULL);
 }
 
 void bus_destroy(struct bus *b)
 {
-    free(b->ranges);
-    pthread_rwlock_destroy(&b->lock);
-    b->ranges = NULL;
-    b->nr = b->cap = 0;
+    struct bus_map *m = b->map;
+    while (m) {
+        struct bus_map *older = m->older;
+        free(m);
+        m = older;
+    }
+    b->map = NULL;
+    pthread_mutex_destroy(&b->writer);
 }
 
 /* Index of the first range whose base is greater than addr. */
-static int upper_bound(const struct bus *b, uint64_t addr)
+static int upper_bound(const struct bus_map *m, uint64_t addr)
 {
-    int lo = 0, hi = b->nr;
+    int lo = 0, hi = m ? m->nr : 0;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (b->ranges[mid].base <= addr)
+        if (m->ranges[mid].base <= addr)
             lo = mid + 1;
         else
             hi = mid;
@@ -39,65 +45,71 @@ static bool overlaps(const struct bus_range *r, uint64_t base, uint64_t len)
     return base < r->base + r->len && r->base < base + len;
 }
 
+/* Publishes old ranges with `skip` left out and/or `add` inserted at `at`. */
+static int publish(struct bus *b, int skip, int at, const struct bus_range *add)
+{
+    struct bus_map *old = b->map;
+    int n = old ? old->nr : 0;
+    int nr = n - (skip >= 0) + (add != NULL);
+    struct bus_map *m = malloc(sizeof(*m) + (size_t)nr * sizeof(m->ranges[0]));
+    if (!m)
+        return -ENOMEM;
+    int k = 0;
+    for (int i = 0; i <= n; i++) {
+        if (add && i == at)
+            m->ranges[k++] = *add;
+        if (i < n && i != skip)
+            m->ranges[k++] = old->ranges[i];
+    }
+    m->nr = nr;
+    m->older = old;
+    __atomic_store_n(&b->map, m, __ATOMIC_RELEASE);
+    return 0;
+}
+
 int bus_register(struct bus *b, uint64_t base, uint64_t len, bus_access_fn fn, void *opaque, const char *name)
 {
     if (len == 0 || base + len < base)
         return -EINVAL;
-    pthread_rwlock_wrlock(&b->lock);
-    int i = upper_bound(b, base);
-    int rc = 0;
-    if ((i > 0 && overlaps(&b->ranges[i - 1], base, len)) || (i < b->nr && overlaps(&b->ranges[i], base, len))) {
+    pthread_mutex_lock(&b->writer);
+    const struct bus_map *m = b->map;
+    int i = upper_bound(m, base);
+    int rc;
+    if ((i > 0 && overlaps(&m->ranges[i - 1], base, len)) || (m && i < m->nr && overlaps(&m->ranges[i], base, len))) {
         rc = -EEXIST;
-        goto out;
+    } else {
+        struct bus_range r = { base, len, fn, opaque, name };
+        rc = publish(b, -1, i, &r);
     }
-    if (b->nr == b->cap) {
-        int cap = b->cap ? b->cap * 2 : 32;
-        struct bus_range *n = realloc(b->ranges, cap * sizeof(*n));
-        if (!n) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        b->ranges = n;
-        b->cap = cap;
-    }
-    memmove(&b->ranges[i + 1], &b->ranges[i], (b->nr - i) * sizeof(*b->ranges));
-    b->ranges[i] = (struct bus_range){ base, len, fn, opaque, name };
-    b->nr++;
-out:
-    pthread_rwlock_unlock(&b->lock);
+    pthread_mutex_unlock(&b->writer);
     return rc;
 }
 
 int bus_unregister(struct bus *b, uint64_t base)
 {
-    pthread_rwlock_wrlock(&b->lock);
-    int i = upper_bound(b, base) - 1;
+    pthread_mutex_lock(&b->writer);
+    int i = upper_bound(b->map, base) - 1;
     int rc = -ENOENT;
-    if (i >= 0 && b->ranges[i].base == base) {
-        memmove(&b->ranges[i], &b->ranges[i + 1], (b->nr - i - 1) * sizeof(*b->ranges));
-        b->nr--;
-        rc = 0;
-    }
-    pthread_rwlock_unlock(&b->lock);
+    if (i >= 0 && b->map->ranges[i].base == base)
+        rc = publish(b, i, -1, NULL);
+    pthread_mutex_unlock(&b->writer);
     return rc;
 }
 
 bool bus_dispatch(struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
-    pthread_rwlock_rdlock(&b->lock);
-    int i = upper_bound(b, addr) - 1;
-    bool found = false;
+    const struct bus_map *m = __atomic_load_n(&b->map, __ATOMIC_ACQUIRE);
+    int i = upper_bound(m, addr) - 1;
     if (i >= 0) {
-        const struct bus_range *r = &b->ranges[i];
+        const struct bus_range *r = &m->ranges[i];
         uint64_t off = addr - r->base;
         /* The whole access must fall inside the range; a straddling access is not claimed. */
         if (off < r->len && len <= r->len - off) {
             r->fn(r->opaque, off, data, len, is_write);
-            found = true;
+            return true;
         }
     }
-    pthread_rwlock_unlock(&b->lock);
-    if (!found && !is_write)
+    if (!is_write)
         memset(data, 0xff, len);
-    return found;
+    return false;
 }

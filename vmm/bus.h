@@ -17,11 +17,17 @@ struct bus_range {
     const char *name;
 };
 
+/* An immutable snapshot of the ranges, sorted by base, never overlapping. */
+struct bus_map {
+    int nr;
+    struct bus_map *older;     /* retired snapshots, freed with the bus */
+    struct bus_range ranges[];
+};
+
 struct bus {
     const char *name;          /* "pio" or "mmio", for messages */
-    struct bus_range *ranges;  /* sorted by base, never overlapping */
-    int nr, cap;
-    pthread_rwlock_t lock;     /* registration may change while vCPUs run (PCI BARs) */
+    struct bus_map *map;       /* read lock-free by vCPU threads (acquire), replaced on change */
+    pthread_mutex_t writer;    /* serialises registration (PCI BAR moves happen while vCPUs run) */
 };
 
 void bus_init(struct bus *b, const char *name);
