@@ -1,0 +1,231 @@
+/* Unit tests for the VM configuration: sizes, --memory, --cpus, --serial, cross-option validation. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "vmm/config.h"
+#include "tests/unit/check.h"
+
+TEST_MAIN()
+
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+
+static uint64_t size_of(const char *s, uint64_t unit, int *rc)
+{
+    uint64_t v = 0xdeadULL;
+    *rc = config_parse_size(s, unit, &v);
+    return v;
+}
+
+TEST(defaults)
+{
+    unsetenv("VMM_KVM_DEVICE");
+    struct vm_config c;
+    config_defaults(&c);
+    CHECK_EQ(c.memory, 512 * MiB);
+    CHECK_EQ(c.cpus, 1);
+    CHECK_EQ(c.cpu.base, CPU_MODEL_HOST);
+    CHECK_EQ(c.cpu.nedits, 0);
+    CHECK_EQ(c.serial, CONSOLE_STDIO);
+    CHECK(!strcmp(c.kvm_device, "/dev/kvm"));
+    CHECK(c.kernel == NULL && c.initrd == NULL && c.firmware == NULL && c.append == NULL);
+    CHECK(!c.no_reboot && !c.stats && !c.trace);
+    setenv("VMM_KVM_DEVICE", "/tmp/fake-kvm", 1);
+    config_defaults(&c);
+    CHECK(!strcmp(c.kvm_device, "/tmp/fake-kvm"));
+    setenv("VMM_KVM_DEVICE", "", 1);             /* empty means unset */
+    config_defaults(&c);
+    CHECK(!strcmp(c.kvm_device, "/dev/kvm"));
+    unsetenv("VMM_KVM_DEVICE");
+}
+
+TEST(size_suffixes)
+{
+    int rc;
+    CHECK_EQ(size_of("512", MiB, &rc), 512 * MiB);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(size_of("512", 1, &rc), 512);
+    CHECK_EQ(size_of("4K", MiB, &rc), 4096);
+    CHECK_EQ(size_of("4k", MiB, &rc), 4096);
+    CHECK_EQ(size_of("2M", 1, &rc), 2 * MiB);
+    CHECK_EQ(size_of("2G", 1, &rc), 2 * GiB);
+    CHECK_EQ(size_of("1T", 1, &rc), 1ULL << 40);
+    CHECK_EQ(size_of("2GiB", 1, &rc), 2 * GiB);
+    CHECK_EQ(size_of("2gib", 1, &rc), 2 * GiB);
+    CHECK_EQ(size_of("2GB", 1, &rc), 2 * GiB);
+    CHECK_EQ(size_of("100B", MiB, &rc), 100);
+    CHECK_EQ(size_of("0", MiB, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(size_of("18446744073709551615", 1, &rc), UINT64_MAX);
+    CHECK_EQ(rc, 0);
+}
+
+TEST(size_errors)
+{
+    int rc;
+    uint64_t v = size_of("", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    CHECK_EQ(v, 0xdead);                         /* untouched on error */
+    size_of(NULL, MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("abc", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("-1", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of(" 1", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("+1", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("2X", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("2Gx", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("2GiBs", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("2BiB", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("1.5G", MiB, &rc);
+    CHECK_EQ(rc, -EINVAL);
+    size_of("99999999999999999999", 1, &rc);     /* beyond 64 bits */
+    CHECK_EQ(rc, -ERANGE);
+    size_of("16777216T", 1, &rc);                /* 2^64: overflows after scaling */
+    CHECK_EQ(rc, -ERANGE);
+    size_of("17179869184", GiB, &rc);            /* default unit overflow too */
+    CHECK_EQ(rc, -ERANGE);
+}
+
+TEST(memory_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    CHECK_EQ(config_parse_memory(&c, "2G", err, sizeof(err)), 0);
+    CHECK_EQ(c.memory, 2 * GiB);
+    CHECK_EQ(config_parse_memory(&c, "1024", err, sizeof(err)), 0);   /* plain number: MiB */
+    CHECK_EQ(c.memory, GiB);
+    CHECK_EQ(config_parse_memory(&c, "16M", err, sizeof(err)), 0);    /* the minimum */
+    CHECK_EQ(c.memory, 16 * MiB);
+    CHECK_EQ(config_parse_memory(&c, "1T", err, sizeof(err)), 0);     /* the maximum */
+    CHECK_EQ(c.memory, 1ULL << 40);
+    CHECK_EQ(config_parse_memory(&c, "16777221K", err, sizeof(err)), 0);
+    CHECK_EQ(c.memory, 16 * GiB + 4096);         /* rounded down to whole pages */
+    CHECK_EQ(config_parse_memory(&c, "16777217B", err, sizeof(err)), 0);
+    CHECK_EQ(c.memory, 16 * MiB);
+    CHECK_EQ(err[0], 0);
+}
+
+TEST(memory_option_errors)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    CHECK_EQ(config_parse_memory(&c, "lots", err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "'lots'") != NULL);
+    err[0] = 0;
+    CHECK_EQ(config_parse_memory(&c, "15M", err, sizeof(err)), -ERANGE);
+    CHECK(strstr(err, "out of range") != NULL);
+    err[0] = 0;
+    CHECK_EQ(config_parse_memory(&c, "1025G", err, sizeof(err)), -ERANGE);
+    CHECK(err[0] != 0);
+    CHECK_EQ(config_parse_memory(&c, "0", err, sizeof(err)), -ERANGE);
+    CHECK_EQ(config_parse_memory(&c, "99999999999999999999", err, sizeof(err)), -EINVAL);
+    CHECK_EQ(c.memory, 512 * MiB);               /* unchanged by failures */
+    /* A tiny error buffer is truncated, never overrun. */
+    char small[8];
+    memset(small, 'x', sizeof(small));
+    CHECK_EQ(config_parse_memory(&c, "nope", small, sizeof(small)), -EINVAL);
+    CHECK_EQ(small[7], 0);
+}
+
+TEST(cpus_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    CHECK_EQ(config_parse_cpus(&c, "1", err, sizeof(err)), 0);
+    CHECK_EQ(c.cpus, 1);
+    CHECK_EQ(config_parse_cpus(&c, "8", err, sizeof(err)), 0);
+    CHECK_EQ(c.cpus, 8);
+    CHECK_EQ(config_parse_cpus(&c, "255", err, sizeof(err)), 0);
+    CHECK_EQ(c.cpus, CONFIG_MAX_CPUS);
+    const char *bad[] = { "0", "256", "-1", "", "4x", "x", "2.0", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        CHECK_EQ(config_parse_cpus(&c, bad[i], err, sizeof(err)), -EINVAL);
+        CHECK(strstr(err, "--cpus") != NULL);
+    }
+    CHECK_EQ(c.cpus, 255);
+}
+
+TEST(serial_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    CHECK_EQ(config_parse_serial(&c, "pty", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_PTY);
+    CHECK_EQ(config_parse_serial(&c, "none", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_NONE);
+    CHECK_EQ(config_parse_serial(&c, "null", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_NONE);
+    CHECK_EQ(config_parse_serial(&c, "file:/tmp/console.log", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_FILE);
+    CHECK(!strcmp(c.serial_path, "/tmp/console.log"));
+    CHECK_EQ(config_parse_serial(&c, "stdio", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_STDIO);
+    CHECK_EQ(err[0], 0);
+}
+
+TEST(serial_option_errors)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256];
+    const char *bad[] = { "file:", "file", "tcp:localhost:4444", "", "STDIO", "pty " };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        CHECK_EQ(config_parse_serial(&c, bad[i], err, sizeof(err)), -EINVAL);
+        CHECK(strstr(err, "--serial") != NULL);
+    }
+    CHECK_EQ(c.serial, CONSOLE_STDIO);
+}
+
+TEST(validate_boot_sources)
+{
+    struct vm_config c;
+    char err[256];
+    config_defaults(&c);
+    err[0] = 0;
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);   /* nothing to boot */
+    CHECK(strstr(err, "nothing to boot") != NULL);
+    c.kernel = "bzImage";
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
+    c.initrd = "initrd.img";
+    c.append = "console=ttyS0";
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
+    config_defaults(&c);
+    c.firmware = "bios.bin";
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
+    c.kernel = "bzImage";
+    err[0] = 0;
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);   /* both */
+    CHECK(strstr(err, "exclude") != NULL);
+}
+
+TEST(validate_initrd_and_append_need_kernel)
+{
+    struct vm_config c;
+    char err[256];
+    config_defaults(&c);
+    c.initrd = "initrd.img";
+    err[0] = 0;
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "--kernel") != NULL);
+    config_defaults(&c);
+    c.append = "quiet";
+    c.firmware = "bios.bin";
+    err[0] = 0;
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "--kernel") != NULL);
+}
