@@ -47,6 +47,7 @@ void serial_destroy(struct serial *s)
 
 void serial_reset(struct serial *s)
 {
+    bool had_rx = s->rx_count != 0;
     s->ier = s->lcr = s->mcr = s->lsr_errors = s->scr = s->fcr = 0;
     s->dll = 12; /* 9600 baud */
     s->dlm = 0;
@@ -56,6 +57,9 @@ void serial_reset(struct serial *s)
         s->irq_level = false;
         irq_line_set(&s->irq, 0);
     }
+    /* Queued input was dropped: a host waiting for room may send again. */
+    if (had_rx && s->backend.rx_space)
+        s->backend.rx_space(s->backend.ctx);
 }
 
 /* Highest-priority pending interrupt, as IIR reports it (datasheet table 4). */
@@ -205,10 +209,13 @@ void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool 
         return;
     }
     pthread_mutex_lock(&s->lock);
-    if (is_write)
+    if (is_write) {
+        size_t queued = s->rx_count;
         write_reg(s, (unsigned)offset, data[0]);
-    else
+        drained = queued && !s->rx_count;  /* FCR cleared the receive FIFO */
+    } else {
         data[0] = read_reg(s, (unsigned)offset, &drained);
+    }
     update_irq(s);
     pthread_mutex_unlock(&s->lock);
     if (drained && s->backend.rx_space)
