@@ -439,3 +439,35 @@ TEST(no_backend_and_no_irq_callback)
     CHECK_EQ(inb(&s, IIR), 0x02);
     serial_destroy(&s);
 }
+
+/* The host stops feeding input while the UART is full and waits for rx_space: emptying the
+ * queue any way other than reading RBR must send that note too, or host input stalls for good. */
+TEST(fifo_clear_on_full_queue_notes_rx_space)
+{
+    struct serial s;
+    struct uart_probe p;
+    setup(&s, &p);
+    static uint8_t fill[SERIAL_RX_BUF];
+    memset(fill, 'f', sizeof(fill));
+    CHECK_EQ(serial_receive(&s, fill, sizeof(fill)), SERIAL_RX_BUF);
+    CHECK_EQ(serial_rx_free(&s), 0);
+    outb(&s, FCR, 0x07);                 /* what Linux's 8250 driver does when the port opens */
+    CHECK_EQ(serial_rx_free(&s), SERIAL_RX_BUF);
+    CHECK_EQ(p.rx_space_calls, 1);
+    outb(&s, FCR, 0x07);                 /* clearing an empty FIFO: nothing to note */
+    CHECK_EQ(p.rx_space_calls, 1);
+    serial_destroy(&s);
+}
+
+TEST(reset_with_queued_input_notes_rx_space)
+{
+    struct serial s;
+    struct uart_probe p;
+    setup(&s, &p);
+    receive_str(&s, "pending");
+    serial_reset(&s);
+    CHECK_EQ(p.rx_space_calls, 1);
+    serial_reset(&s);
+    CHECK_EQ(p.rx_space_calls, 1);
+    serial_destroy(&s);
+}
