@@ -23,6 +23,29 @@ static bool rsdp_valid(const struct acpi_rsdp *r)
     return r->revision < 2 || (r->length >= sizeof(*r) && acpi_checksum_ok(r, r->length));
 }
 
+/* A root table named by the RSDP: addressable, right signature, checksum over its length. */
+static bool root_valid(uint64_t addr, const char *sig)
+{
+    if (!acpi_addr_ok(addr, sizeof(struct acpi_header)))
+        return false;
+    const struct acpi_header *h = (const void *)(uintptr_t)addr;
+    return memcmp(h->signature, sig, 4) == 0 && h->length >= sizeof(*h) &&
+           acpi_addr_ok(addr, h->length) && acpi_checksum_ok(h, h->length);
+}
+
+/* Both roots the RSDP names must be valid, not just the one the runtime picked. */
+static int check_roots(const struct acpi_rsdp *r)
+{
+    if (r->rsdt_address && !root_valid(r->rsdt_address, "RSDT"))
+        return fail("RSDT invalid (address, signature, length or checksum)", "");
+    if (r->revision >= 2 && r->xsdt_address && !root_valid(r->xsdt_address, "XSDT"))
+        return fail("XSDT invalid (address, signature, length or checksum)", "");
+    if (!acpi.root)
+        return fail("no valid XSDT or RSDT", "");
+    printf("acpi: %s with %d entries\n", acpi.root_is_xsdt ? "XSDT" : "RSDT", acpi_table_count());
+    return 0;
+}
+
 /* Every table listed in the root: sane address and length, checksum over the whole length. */
 static int check_tables(void)
 {
@@ -108,10 +131,7 @@ int main(void)
     if (!rsdp_valid(acpi.rsdp))
         return fail("RSDP checksum", "");
     printf("acpi: RSDP at %p revision %u\n", (const void *)acpi.rsdp, acpi.rsdp->revision);
-    if (!acpi.root)
-        return fail("no valid XSDT or RSDT", "");
-    printf("acpi: %s with %d entries\n", acpi.root_is_xsdt ? "XSDT" : "RSDT", acpi_table_count());
-    if (check_tables() || check_fadt() || check_madt() || check_dsdt())
+    if (check_roots(acpi.rsdp) || check_tables() || check_fadt() || check_madt() || check_dsdt())
         return 1;
     printf("acpi: ok (%d tables)\n", acpi_table_count());
     return 0;
