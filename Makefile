@@ -12,10 +12,10 @@ PKG_LIBS := $(if $(PKGS),$(shell pkg-config --libs $(PKGS)))
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -DVMM_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
-LDLIBS := $(PKG_LIBS) -lpthread
+LDLIBS := $(PKG_LIBS) -laio -lpthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c devices/*.c arch/x86/*.c firmware/*.c))
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -166,6 +166,21 @@ int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *r)
     IOCTL_OR_FAIL(vm_fd, KVM_SET_GSI_ROUTING, r, "KVM_SET_GSI_ROUTING");
 }
 
+int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int efd, bool pio, bool assign)
+{
+    struct kvm_ioeventfd io = {
+        .addr = addr, .len = len, .fd = efd,
+        .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+    };
+    IOCTL_OR_FAIL(vm_fd, KVM_IOEVENTFD, &io, "KVM_IOEVENTFD");
+}
+
+int kvm_irqfd(int vm_fd, uint32_t gsi, int efd, bool assign)
+{
+    struct kvm_irqfd irq = { .fd = (uint32_t)efd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+    IOCTL_OR_FAIL(vm_fd, KVM_IRQFD, &irq, "KVM_IRQFD");
+}
+
 int kvm_create_vcpu(int vm_fd, int id)
 {
     int fd = ioctl(vm_fd, KVM_CREATE_VCPU, (unsigned long)id);

@@ -27,6 +27,11 @@ int kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
 int kvm_irq_line(int vm_fd, uint32_t gsi, int level);
 int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *r);
 
+/* api.rst §4.59 KVM_IOEVENTFD: a guest write of `len` bytes at `addr` signals `efd` in the kernel. */
+int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int efd, bool pio, bool assign);
+/* api.rst §4.75 KVM_IRQFD: writing `efd` raises `gsi` without an ioctl. */
+int kvm_irqfd(int vm_fd, uint32_t gsi, int efd, bool assign);
+
 int kvm_create_vcpu(int vm_fd, int id);
 struct kvm_run *kvm_map_run(const struct kvm_sys *k, int vcpu_fd);
 int kvm_set_cpuid(int vcpu_fd, const struct kvm_cpuid2 *c);
