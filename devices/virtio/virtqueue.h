@@ -32,6 +32,7 @@ struct virtqueue {
     uint64_t desc_gpa, avail_gpa, used_gpa;
     const struct guest_memory *mem;
     bool event_idx;                /* VIRTIO_F_EVENT_IDX negotiated */
+    bool indirect;                 /* VIRTIO_F_INDIRECT_DESC negotiated */
     /* Resolved at vq_enable, valid while enabled: */
     struct vq_desc *desc;
     struct vq_avail *avail;
@@ -40,6 +41,8 @@ struct virtqueue {
     uint16_t used_idx;             /* next used ring index to fill */
     uint16_t signalled_used;       /* used_idx at the last interrupt (event-idx) */
     bool signalled_valid;
+    bool kicks_off;                /* the device asked the driver not to kick */
+    int error;                     /* first malformed-chain error; vq_pop keeps returning it */
 };
 
 /* Ring layout in guest memory (virtio 1.2 §2.7.5, §2.7.6, §2.7.8); little-endian, x86 host. */
@@ -72,11 +75,22 @@ struct vq_used {
 } __attribute__((packed));
 #define VQ_USED_F_NO_NOTIFY 1
 
+/* §2.7.10: with event-idx, should moving an index from `old_idx` to `new_idx` signal the side that
+ * published `event`? True when `event` lies in [old_idx, new_idx) modulo 2^16. */
+static inline bool vq_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
 /* Checks size and that the three rings lie in guest RAM with the spec's alignment; resets indexes. */
 int vq_enable(struct virtqueue *vq, const struct guest_memory *mem);
+/* Disables the queue and forgets ring addresses, negotiated flags and indexes (keeps `size`); no
+ * pointer into guest memory survives it. */
 void vq_reset(struct virtqueue *vq);
 /* Takes the next available chain: 1 = got one, 0 = ring empty, negative = malformed (the device
- * must set NEEDS_RESET; the queue stops). A chain that passes has every buffer inside RAM. */
+ * must set NEEDS_RESET; the queue stops: the same error comes back until vq_enable or vq_reset).
+ * A chain that passes has every buffer inside RAM. With event-idx and kicks enabled, finding the
+ * ring empty publishes avail_event = last_avail and looks once more. */
 int vq_pop(struct virtqueue *vq, struct vq_chain *chain);
 /* Returns a chain to the driver with `written` bytes put into its writable buffers. */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
