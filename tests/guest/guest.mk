@@ -13,14 +13,19 @@ GUEST_CC ?= gcc
 GUEST_LD ?= ld
 GUEST_OBJCOPY ?= objcopy
 
-GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench
+GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0
 
-# Extra objects (sources in $(GUEST_SRC)/NAME.S) and assembler switches for entry.S and rom.S.
+# Per program NAME: GUEST_MAIN_NAME, its C file when not NAME.c; GUEST_CDEFS_NAME, C switches;
+# GUEST_EXTRA_NAME, extra objects (sources in $(GUEST_SRC)/X.S); GUEST_DEFS_NAME, assembler
+# switches for entry.S and rom.S; GUEST_RT_EXTRA_NAME, optional runtime parts (rt/X.c).
 GUEST_EXTRA_smp := smp_tramp
 GUEST_EXTRA_assist := assist_asm
 GUEST_DEFS_longmode := -DSTAGE_REPORT
 GUEST_DEFS_assist := -DASSIST_IRET32
 GUEST_DEFS_bench := -DEARLY_MARK
+GUEST_MAIN_bench0 := bench
+GUEST_CDEFS_bench0 := -DBENCH_WRITES=0
+GUEST_DEFS_bench0 := -DEARLY_MARK
 
 # Firmware image size: 64 KiB (the build fails if a program no longer fits; then use 0x20000).
 GUEST_ROM_SIZE ?= 0x10000
@@ -56,9 +61,9 @@ $(GUEST_OUT)/rt/isr.o: $(GUEST_SRC)/rt/isr.S
 
 # Per program: its C file, extra assembly, its own entry.S build, the ELF, the flat image, the ROM.
 define GUEST_PROGRAM_RULES
-$(GUEST_OUT)/$(1)/main.o: $(GUEST_SRC)/$(1).c $(GUEST_HDRS)
+$(GUEST_OUT)/$(1)/main.o: $(GUEST_SRC)/$(or $(GUEST_MAIN_$(1)),$(1)).c $(GUEST_HDRS)
 	@mkdir -p $$(@D)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $$@ $$<
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_CDEFS_$(1)) -c -o $$@ $$<
 
 $(GUEST_OUT)/$(1)/entry.o: $(GUEST_SRC)/rt/entry.S $(GUEST_HDRS)
 	@mkdir -p $$(@D)

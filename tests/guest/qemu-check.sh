@@ -84,6 +84,9 @@ for mode in fw pvh; do
 
     run bench $mode "" -no-reboot
     expect bench $mode "bench: 100000 port writes done"
+
+    run bench0 $mode "" -no-reboot
+    expect bench0 $mode "bench: 0 port writes done"
 done
 
 # Without ACPI (QEMU -bios has no tables): the fallbacks.
