@@ -97,6 +97,89 @@ int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t er
     return 0;
 }
 
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int disk_option(struct disk_config *d, const char *key, const char *val, char *err, size_t errlen)
+{
+    if (!strcmp(key, "file")) {
+        d->path = val;
+    } else if (!strcmp(key, "readonly")) {
+        if (parse_bool(val, &d->readonly)) {
+            snprintf(err, errlen, "--disk readonly=%s: use readonly=on or readonly=off", val);
+            return -EINVAL;
+        }
+    } else if (!strcmp(key, "format")) {
+        if (strcmp(val, "raw")) {
+            snprintf(err, errlen, "--disk format=%s is not supported: use format=raw", val);
+            return -EINVAL;
+        }
+    } else if (!strcmp(key, "cache")) {
+        if (!strcmp(val, "none"))
+            d->cache = BLK_CACHE_NONE;
+        else if (!strcmp(val, "writeback"))
+            d->cache = BLK_CACHE_WRITEBACK;
+        else {
+            snprintf(err, errlen, "--disk cache=%s: use cache=none or cache=writeback", val);
+            return -EINVAL;
+        }
+    } else if (!strcmp(key, "serial")) {
+        if (strlen(val) > 20) {
+            snprintf(err, errlen, "--disk serial=%s is longer than 20 characters", val);
+            return -EINVAL;
+        }
+        snprintf(d->serial, sizeof(d->serial), "%s", val);
+    } else {
+        snprintf(err, errlen, "--disk option '%s' is unknown: use readonly=, format=, cache= or serial=", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen)
+{
+    if (c->ndisks == CONFIG_MAX_DISKS) {
+        snprintf(err, errlen, "too many --disk options (at most %d)", CONFIG_MAX_DISKS);
+        return -E2BIG;
+    }
+    struct disk_config *d = &c->disks[c->ndisks];
+    memset(d, 0, sizeof(*d));
+    d->cache = BLK_CACHE_WRITEBACK;
+    char *save = NULL;
+    int i = 0;
+    for (char *item = strtok_r(s, ",", &save); item; item = strtok_r(NULL, ",", &save), i++) {
+        char *eq = strchr(item, '=');
+        if (!eq && i == 0) {
+            d->path = item;
+            continue;
+        }
+        if (!eq) {
+            snprintf(err, errlen, "--disk option '%s' needs a value (KEY=VALUE)", item);
+            return -EINVAL;
+        }
+        *eq = 0;
+        int rc = disk_option(d, item, eq + 1, err, errlen);
+        if (rc)
+            return rc;
+    }
+    if (!d->path || !*d->path) {
+        snprintf(err, errlen, "--disk needs an image file: --disk FILE[,readonly=on]");
+        return -EINVAL;
+    }
+    if (!d->serial[0])
+        snprintf(d->serial, sizeof(d->serial), "vmm-disk%d", c->ndisks);
+    c->ndisks++;
+    return 0;
+}
+
 int config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
     if ((c->initrd || c->append) && !c->kernel) {

@@ -7,12 +7,22 @@
 #include <stdint.h>
 
 #include "arch/x86/cpuid.h"
+#include "vmm/block/block.h"
 #include "vmm/console.h"
 
 #define CONFIG_MAX_CPUS 255
 #define CONFIG_MIN_MEMORY (16ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
 #define CONFIG_DEFAULT_MEMORY (512ULL << 20)
+
+#define CONFIG_MAX_DISKS 16
+
+struct disk_config {
+    const char *path;
+    bool readonly;
+    enum blk_cache cache;
+    char serial[21];
+};
 
 struct vm_config {
     const char *name;
@@ -26,6 +36,8 @@ struct vm_config {
     bool stats;                    /* print exit statistics on exit */
     bool trace;                    /* print every VM exit */
     const char *kvm_device;        /* /dev/kvm, or $VMM_KVM_DEVICE */
+    struct disk_config disks[CONFIG_MAX_DISKS];
+    int ndisks;
 };
 
 void config_defaults(struct vm_config *c);
@@ -34,6 +46,8 @@ int config_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int config_parse_memory(struct vm_config *c, const char *s, char *err, size_t errlen);
 int config_parse_cpus(struct vm_config *c, const char *s, char *err, size_t errlen);
 int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t errlen);
+/* --disk FILE[,readonly=on|off][,format=raw][,cache=none|writeback][,serial=ID] (also file=FILE). */
+int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
 /* Cross-option checks (e.g. --initrd needs --kernel). */
 int config_validate(const struct vm_config *c, char *err, size_t errlen);
 

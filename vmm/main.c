@@ -30,6 +30,10 @@ static void usage(FILE *out)
         "  --cpu MODEL          host|baseline[,+feat][,-feat] (default host); features:\n"
         "                       %s\n"
         "  --name NAME          name of the VM, shown in messages\n"
+        "\n"
+        "Devices:\n"
+        "  --disk FILE[,readonly=on][,format=raw][,cache=none|writeback][,serial=ID]\n"
+        "                       a virtio-blk disk (repeatable; default cache=writeback)\n"
         "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
         "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
         "\n"
@@ -42,7 +46,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -56,6 +60,7 @@ static const struct option run_options[] = {
     { "smp", required_argument, NULL, OPT_CPUS },
     { "cpu", required_argument, NULL, OPT_CPU },
     { "name", required_argument, NULL, OPT_NAME },
+    { "disk", required_argument, NULL, OPT_DISK },
     { "serial", required_argument, NULL, OPT_SERIAL },
     { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
     { "stats", no_argument, NULL, OPT_STATS },
@@ -81,6 +86,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_CPUS: rc = config_parse_cpus(c, optarg, err, sizeof(err)); break;
         case OPT_CPU: rc = cpu_model_parse(optarg, &c->cpu, err, sizeof(err)); break;
         case OPT_NAME: c->name = optarg; break;
+        case OPT_DISK: rc = config_parse_disk(c, optarg, err, sizeof(err)); break;
         case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;
         case OPT_NO_REBOOT: c->no_reboot = true; break;
         case OPT_STATS: c->stats = true; break;

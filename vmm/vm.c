@@ -65,7 +65,6 @@ static int register_devices(struct vm *vm)
     platform_ports_init(&vm->ports, machine);
     int rc = bus_register(&vm->pio, COM1_PORT, 8, serial_io, &vm->com1, "serial");
     if (!rc) rc = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, &vm->pm, "acpi-pm");
-    if (!rc) rc = bus_register(&vm->pio, RESET_CONTROL_PORT, 1, reset_control_io, &vm->ports, "reset-control");
     if (!rc) rc = bus_register(&vm->pio, PORT_A_PORT, 1, port_a_io, &vm->ports, "port-a");
     if (!rc) rc = bus_register(&vm->pio, PVPANIC_PORT, 1, pvpanic_io, &vm->ports, "pvpanic");
     if (!rc) rc = bus_register(&vm->pio, POST_PORT, 1, post_io, &vm->ports, "post");
@@ -135,6 +134,77 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp)
     }
 }
 
+static int vm_ioeventfd(void *ctx, uint64_t addr, uint32_t len, int efd, bool assign)
+{
+    struct vm *vm = ctx;
+    return kvm_ioeventfd(vm->vm_fd, addr, len, efd, false, assign);
+}
+
+static struct irq_line pci_intx_line(void *ctx, unsigned gsi)
+{
+    return irq_line_for(ctx, gsi);
+}
+
+/* Ports 0xcf8-0xcff: PCI configuration address (dword at 0xcf8) and data (0xcfc-0xcff), with the
+ * PIIX reset control register sharing the range as a byte at 0xcf9. */
+static void pci_config_or_reset_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+    struct vm *vm = opaque;
+    if (offset == RESET_CONTROL_PORT - PCI_CONFIG_ADDRESS_PORT && len == 1)
+        reset_control_io(&vm->ports, 0, data, len, is_write);
+    else
+        pci_config_io(&vm->pci, offset, data, len, is_write);
+}
+
+/* PCI bus 0 with its devices, placed and mapped before the guest starts. */
+static int build_pci(struct vm *vm)
+{
+    int rc = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, pci_intx_line, vm);
+    if (rc == 0)
+        rc = bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 8, pci_config_or_reset_io, vm, "pci-config");
+    if (rc) {
+        log_error("cannot create the PCI bus: %s", strerror(-rc));
+        return rc;
+    }
+    vm->pci_ready = true;
+    msi_host_init(&vm->msi, &vm->routing, vm->vm_fd);
+    struct virtio_host host = {
+        .ioeventfd = vm_ioeventfd, .msi = msi_host_ops(&vm->msi), .ctx = vm,
+        .loop = &vm->loop, .mem = &vm->mem,
+    };
+    for (int i = 0; i < vm->cfg->ndisks; i++) {
+        vm->blk[i] = calloc(1, sizeof(*vm->blk[i]));
+        rc = vm->blk[i] ? virtio_blk_init(vm->blk[i], &vm->disks[i], vm->cfg->disks[i].serial, &host) : -ENOMEM;
+        if (rc == 0)
+            rc = pci_bus_add(&vm->pci, &vm->blk[i]->vp.pci, -1);
+        if (rc) {
+            log_error("cannot attach disk %s: %s", vm->cfg->disks[i].path, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void destroy_pci(struct vm *vm)
+{
+    if (!vm->pci_ready)
+        return;
+    for (int i = 0; i < vm->cfg->ndisks; i++) {
+        if (!vm->blk[i])
+            continue;
+        /* Let in-flight I/O land before the device (and its request slots) go away. */
+        while (vm->disks[i].inflight > 0)
+            block_reap(&vm->disks[i]);
+        virtio_blk_destroy(vm->blk[i]);
+        free(vm->blk[i]);
+        vm->blk[i] = NULL;
+    }
+    bus_unregister(&vm->pio, PCI_CONFIG_ADDRESS_PORT);
+    pci_bus_destroy(&vm->pci);
+    msi_host_destroy(&vm->msi);
+    vm->pci_ready = false;
+}
+
 /* The KVM side of the machine: VM fd, memslots, irqchip, PIT, routing, vCPUs, boot state. */
 static int machine_build(struct vm *vm)
 {
@@ -148,6 +218,7 @@ static int machine_build(struct vm *vm)
     if (!rc) rc = kvm_create_pit(vm->vm_fd);
     if (!rc) rc = irq_routing_pc_defaults(&vm->routing);
     if (!rc) rc = irq_routing_commit(&vm->routing, vm->vm_fd);
+    if (!rc) rc = build_pci(vm);
     if (rc)
         return rc;
     vm->vcpus = calloc((size_t)vm->cfg->cpus, sizeof(*vm->vcpus));
@@ -185,6 +256,7 @@ static void machine_stop(struct vm *vm)
 
 static void machine_destroy(struct vm *vm)
 {
+    destroy_pci(vm);
     if (vm->vcpus) {
         for (int i = 0; i < vm->cfg->cpus; i++)
             vcpu_destroy(&vm->vcpus[i]);
@@ -319,11 +391,26 @@ static int host_setup(struct vm *vm)
     vm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
     vcpu_signals_init();
-    if (vm->event_fd < 0 || vm->signal_fd < 0 || loop_init(&vm->loop))
+    if (vm->event_fd < 0 || vm->signal_fd < 0)
         return -errno;
     int rc = loop_add(&vm->loop, vm->event_fd, EPOLLIN, on_event, vm);
     if (!rc) rc = loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
     return rc;
+}
+
+/* Disk images are opened once and outlive resets; the loop must exist for their completions. */
+static int open_disks(struct vm *vm)
+{
+    for (int i = 0; i < vm->cfg->ndisks; i++) {
+        const struct disk_config *d = &vm->cfg->disks[i];
+        struct block_options o = { .path = d->path, .readonly = d->readonly, .cache = d->cache };
+        char err[512];
+        if (block_open(&vm->disks[i], &o, &vm->loop, err, sizeof(err))) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg)
@@ -336,12 +423,18 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_mutex_init(&vm->stop_lock, NULL);
     bus_init(&vm->pio, "pio");
     bus_init(&vm->mmio, "mmio");
+    if (loop_init(&vm->loop)) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+        return -1;
+    }
     /* Boot files first: a wrong path is reported whether or not this host has KVM. */
     if (cfg->kernel && file_read_all(cfg->kernel, "kernel", &vm->kernel))
         return -1;
     if (cfg->initrd && file_read_all(cfg->initrd, "initrd", &vm->initrd))
         return -1;
     if (cfg->firmware && firmware_load(cfg->firmware, &vm->fw))
+        return -1;
+    if (open_disks(vm))
         return -1;
     if (kvm_open(&vm->kvm, cfg->kvm_device))
         return -1;
@@ -408,6 +501,8 @@ void vm_destroy(struct vm *vm)
     machine_stop(vm);
     machine_destroy(vm);
     console_close(&vm->console);
+    for (int i = 0; i < vm->cfg->ndisks; i++)
+        block_close(&vm->disks[i]);
     loop_destroy(&vm->loop);
     if (vm->event_fd >= 0)
         close(vm->event_fd);

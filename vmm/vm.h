@@ -9,6 +9,8 @@
 
 #include "arch/x86/irq_routing.h"
 #include "devices/acpi_pm.h"
+#include "devices/pci.h"
+#include "devices/virtio/blk.h"
 #include "devices/platform_ports.h"
 #include "devices/serial.h"
 #include "firmware/bios.h"
@@ -18,7 +20,9 @@
 #include "vmm/console.h"
 #include "vmm/kvm.h"
 #include "vmm/loop.h"
+#include "vmm/block/block.h"
 #include "vmm/memory.h"
+#include "vmm/msi.h"
 #include "vmm/stats.h"
 
 /* vmm's exit status, one per way a run can end (README lists them). */
@@ -53,6 +57,13 @@ struct vm {
     struct irq_routing routing;
     struct vcpu *vcpus;
     int nvcpus_started;
+
+    /* PCI and its devices belong to the machine: rebuilt on reset; backends persist. */
+    struct pci_bus pci;
+    bool pci_ready;
+    struct msi_host msi;
+    struct block_backend disks[CONFIG_MAX_DISKS];
+    struct virtio_blk *blk[CONFIG_MAX_DISKS];
 
     struct serial com1;
     struct acpi_pm pm;
