@@ -38,10 +38,14 @@ struct msix {
     uint32_t table_offset, pba_offset;       /* within the BAR */
     struct msix_vector vectors[MSIX_MAX_VECTORS];
     uint64_t pending;                        /* PBA bits */
+    /* Message Control as last seen by msix_config_written: msix_notify never reads config space. */
+    bool enabled, function_masked;
 };
 
 /* Adds the capability to `pci` (before pci_bus_add); the table and PBA live in `bar` at the
- * given offsets, which the device's BAR access callback must forward to msix_table_io. */
+ * given offsets, which the device's BAR access callback must forward to msix_table_io. The BAR
+ * must already be a memory BAR (pci_device_set_bar) holding both, at 8-byte aligned offsets.
+ * Returns 0 or -EINVAL / -ENOSPC. Lock order: the PCI bus lock, then the msix lock. */
 int msix_init(struct msix *m, struct pci_device *pci, int nvectors, int bar, uint32_t table_offset,
               uint32_t pba_offset, struct msi_ops ops);
 void msix_destroy(struct msix *m);

@@ -57,7 +57,7 @@ struct pci_bar {
     bool prefetchable;
     uint64_t addr;              /* current guest address */
     bool mapped;                /* registered on the bus right now */
-    bus_access_fn fn;
+    bus_access_fn fn;           /* NULL: nothing goes on the bus; bar_moved does the mapping */
     void *opaque;
 };
 
@@ -73,6 +73,7 @@ struct pci_device {
     struct pci_bus *bus;
     struct irq_line intx;               /* set by pci_bus_add from the _PRT mapping */
     bool intx_level;                    /* device's INTx request (before INTX_DISABLE) */
+    bool intx_asserted;                 /* what the line is driven to now */
     pci_bar_moved_fn bar_moved;
     pci_config_written_fn config_written;
     void *owner;                        /* the device model that embeds this */
@@ -87,6 +88,10 @@ struct pci_bus {
     uint64_t io_next, mmio32_next, mmio64_next;   /* vmm's own BAR placement for direct boot */
     struct irq_line (*intx_for)(void *ctx, unsigned gsi);
     void *intx_ctx;
+    /* Port 0xcf9 (PIIX reset control) shares its dword with the config address register: with
+     * pci_config_io registered at 0xcf8-0xcff, byte accesses to 0xcf9 are forwarded here (offset 0). */
+    bus_access_fn cf9_fn;
+    void *cf9_opaque;
 };
 
 /* GSI for INTx of (slot, pin 0..3): must match the DSDT _PRT (arch/x86/acpi.c). */
@@ -95,13 +100,17 @@ static inline unsigned pci_intx_gsi(int slot, int pin)
     return 16 + (((unsigned)slot + (unsigned)pin) & 7);
 }
 
+/* Puts the host bridge in slot 0. Does not register the config ports: register pci_config_io
+ * (opaque = b) at PCI_CONFIG_ADDRESS_PORT, 8 ports, on the port-I/O bus. */
 int pci_bus_init(struct pci_bus *b, struct bus *pio, struct bus *mmio,
                  struct irq_line (*intx_for)(void *ctx, unsigned gsi), void *ctx);
 void pci_bus_destroy(struct pci_bus *b);
 /* Bus callback for ports 0xcf8-0xcff. */
 void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
-/* Device set-up, before pci_bus_add. */
+/* Device set-up, before pci_bus_add. pci_device_init clears *d: set the hooks and owner after it.
+ * The hooks (bar_moved, config_written) run with the bus lock held (it is recursive, so they may
+ * use pci_config_read/write and pci_set_intx). */
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
                      uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
 int pci_device_set_bar(struct pci_device *d, int bar, enum pci_bar_kind kind, uint64_t size,
