@@ -18,6 +18,9 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+HARNESS_SRCS := $(wildcard tests/harness/*.c)
+HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
@@ -44,13 +47,18 @@ $(BUILD)/asan/obj/%.o: %.c
 $(BUILD)/asan/libvmm.a: $(SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvmm.a
+$(BUILD)/tests/%: tests/unit/%.c $(HARNESS_OBJS) $(BUILD)/libvmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libvmm.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(HARNESS_OBJS) $(BUILD)/libvmm.a $(LDLIBS)
 
-$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libvmm.a
+$(BUILD)/asan/tests/%: tests/unit/%.c $(SAN_HARNESS_OBJS) $(BUILD)/asan/libvmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(BUILD)/asan/libvmm.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_HARNESS_OBJS) $(BUILD)/asan/libvmm.a $(LDLIBS)
+
+# Device-level benchmark programs (tests/bench/*.c), linked like the unit tests.
+$(BUILD)/bench/%: tests/bench/%.c $(HARNESS_OBJS) $(BUILD)/libvmm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(HARNESS_OBJS) $(BUILD)/libvmm.a $(LDLIBS)
 
 unit: $(UNIT_BINS)
 unit-asan: $(SAN_BINS)
@@ -84,4 +92,4 @@ install: $(BUILD)/vmm
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(BUILD)/obj/vmm/main.d
+-include $(LIB_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(HARNESS_OBJS:.o=.d) $(BUILD)/obj/vmm/main.d

@@ -49,21 +49,26 @@ int loop_remove(struct event_loop *l, int fd)
     return -ENOENT;
 }
 
-int loop_run(struct event_loop *l)
+int loop_poll(struct event_loop *l, int timeout_ms)
 {
     struct epoll_event evs[16];
+    int n = epoll_wait(l->epfd, evs, 16, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n && !l->quit; i++) {
+        struct loop_watch *w = &l->watches[evs[i].data.u32];
+        if (w->active)
+            w->fn(w->ctx, evs[i].events);
+    }
+    return n;
+}
+
+int loop_run(struct event_loop *l)
+{
     while (!l->quit) {
-        int n = epoll_wait(l->epfd, evs, 16, -1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        for (int i = 0; i < n && !l->quit; i++) {
-            struct loop_watch *w = &l->watches[evs[i].data.u32];
-            if (w->active)
-                w->fn(w->ctx, evs[i].events);
-        }
+        int rc = loop_poll(l, -1);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

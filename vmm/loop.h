@@ -30,6 +30,8 @@ int loop_remove(struct event_loop *l, int fd);
 /* Runs callbacks until loop_quit; `timeout_ms` < 0 waits forever per round. */
 int loop_run(struct event_loop *l);
 void loop_quit(struct event_loop *l);
+/* One round: waits up to `timeout_ms` (-1 forever) and runs the callbacks; returns how many ran. */
+int loop_poll(struct event_loop *l, int timeout_ms);
 
 /* A one-shot or periodic timer (timerfd) delivered through the loop. Returns the fd. */
 int loop_add_timer(struct event_loop *l, uint64_t first_ms, uint64_t period_ms, loop_fn fn, void *ctx);

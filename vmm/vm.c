@@ -73,11 +73,22 @@ static int register_devices(struct vm *vm)
     return rc;
 }
 
+/* The 64-bit PCI window: 32 GiB up, or above RAM on bigger guests (the DSDT _CRS says the same). */
+static uint64_t pci_mmio64_base(const struct vm *vm)
+{
+    uint64_t top = MEM_4G + mem_high_ram_size(&vm->mem);
+    uint64_t base = 32ULL << 30;
+    return top > base ? (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1) : base;
+}
+#define PCI_MMIO64_SIZE (32ULL << 30)
+
 static int write_acpi_tables(struct vm *vm, uint64_t *rsdp)
 {
     struct acpi_config ac;
     struct acpi_tables t;
     acpi_config_default(&ac, vm->cfg->cpus);
+    ac.pci_mmio64_base = pci_mmio64_base(vm);
+    ac.pci_mmio64_size = PCI_MMIO64_SIZE;
     ac.max_len = LAYOUT_ACPI_SIZE;
     int rc = acpi_build(&ac, LAYOUT_ACPI, &t);
     if (rc) {
@@ -145,23 +156,18 @@ static struct irq_line pci_intx_line(void *ctx, unsigned gsi)
     return irq_line_for(ctx, gsi);
 }
 
-/* Ports 0xcf8-0xcff: PCI configuration address (dword at 0xcf8) and data (0xcfc-0xcff), with the
- * PIIX reset control register sharing the range as a byte at 0xcf9. */
-static void pci_config_or_reset_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-    struct vm *vm = opaque;
-    if (offset == RESET_CONTROL_PORT - PCI_CONFIG_ADDRESS_PORT && len == 1)
-        reset_control_io(&vm->ports, 0, data, len, is_write);
-    else
-        pci_config_io(&vm->pci, offset, data, len, is_write);
-}
-
 /* PCI bus 0 with its devices, placed and mapped before the guest starts. */
 static int build_pci(struct vm *vm)
 {
     int rc = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, pci_intx_line, vm);
     if (rc == 0)
-        rc = bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 8, pci_config_or_reset_io, vm, "pci-config");
+    {
+        /* 0xcf9 (PIIX reset control) shares the config address dword; the bus forwards it. */
+        vm->pci.cf9_fn = reset_control_io;
+        vm->pci.cf9_opaque = &vm->ports;
+        vm->pci.mmio64_next = pci_mmio64_base(vm);
+        rc = bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 8, pci_config_io, &vm->pci, "pci-config");
+    }
     if (rc) {
         log_error("cannot create the PCI bus: %s", strerror(-rc));
         return rc;

@@ -1,0 +1,190 @@
+/* In-process virtio-blk harness: a real virtio-blk device on a real image file (libaio backend),
+ * driven through its PCI BAR registers and virtqueues built in guest memory, without KVM. */
+#include "vblk.h"
+
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define RING_GPA 0x100000ULL
+#define BAR_VIRTIO 4
+
+static int stub_route(void *ctx, int gsi, uint64_t addr, uint32_t data)
+{
+    (void)ctx; (void)addr; (void)data;
+    return gsi < 0 ? 100 : gsi;
+}
+
+static void stub_fire(void *ctx, int gsi)
+{
+    struct vblk_harness *h = ctx;
+    (void)gsi;
+    h->irqs++;
+}
+
+static void common_write(struct vblk_harness *h, unsigned off, uint32_t v, unsigned len)
+{
+    struct pci_bar *bar = &h->blk.vp.pci.bars[BAR_VIRTIO];
+    bar->fn(bar->opaque, off, (uint8_t *)&v, len, true);
+}
+
+static uint32_t common_read(struct vblk_harness *h, unsigned off, unsigned len)
+{
+    uint32_t v = 0;
+    struct pci_bar *bar = &h->blk.vp.pci.bars[BAR_VIRTIO];
+    bar->fn(bar->opaque, off, (uint8_t *)&v, len, false);
+    return v;
+}
+
+uint8_t vbh_device_status(struct vblk_harness *h)
+{
+    return (uint8_t)common_read(h, 0x14, 1);
+}
+
+void *vbh_ptr(struct vblk_harness *h, uint64_t gpa, uint64_t len)
+{
+    return mem_gpa_to_hva_rw(&h->mem, gpa, len);
+}
+
+/* Driver side of virtio 1.2 §3.1.1 through the common configuration registers. */
+static int activate(struct vblk_harness *h, bool event_idx)
+{
+    common_write(h, 0x14, 0, 1);
+    common_write(h, 0x14, 1 | 2, 1);
+    common_write(h, 0x00, 1, 4);
+    uint32_t hi = common_read(h, 0x04, 4);
+    common_write(h, 0x00, 0, 4);
+    uint32_t lo = common_read(h, 0x04, 4);
+    common_write(h, 0x08, 0, 4);
+    common_write(h, 0x0c, lo & ~(event_idx ? 0u : (1u << 29)), 4);
+    common_write(h, 0x08, 1, 4);
+    common_write(h, 0x0c, hi & 1u, 4);            /* VERSION_1 only from the high word */
+    common_write(h, 0x14, 1 | 2 | 8, 1);
+    if (!(common_read(h, 0x14, 1) & 8))
+        return -1;
+    common_write(h, 0x16, 0, 2);
+    common_write(h, 0x18, VBH_QSIZE, 2);
+    common_write(h, 0x20, (uint32_t)h->desc_gpa, 4);
+    common_write(h, 0x24, 0, 4);
+    common_write(h, 0x28, (uint32_t)h->avail_gpa, 4);
+    common_write(h, 0x2c, 0, 4);
+    common_write(h, 0x30, (uint32_t)h->used_gpa, 4);
+    common_write(h, 0x34, 0, 4);
+    common_write(h, 0x1c, 1, 2);
+    common_write(h, 0x14, 1 | 2 | 8 | 4, 1);
+    return (common_read(h, 0x14, 1) & 0xc0) ? -1 : 0;
+}
+
+int vbh_open(struct vblk_harness *h, const char *path, bool readonly, enum blk_cache cache, bool event_idx)
+{
+    memset(h, 0, sizeof(*h));
+    if (mem_init_ram(&h->mem, VBH_DATA_GPA + VBH_DATA_SIZE + (16ULL << 20)) || loop_init(&h->loop))
+        return -1;
+    struct block_options o = { .path = path, .readonly = readonly, .cache = cache };
+    char err[256];
+    if (block_open(&h->backend, &o, &h->loop, err, sizeof(err)))
+        return -1;
+    struct virtio_host host = { .msi = { stub_route, stub_fire, h }, .ctx = h, .loop = &h->loop, .mem = &h->mem };
+    if (virtio_blk_init(&h->blk, &h->backend, "harness", &host))
+        return -1;
+    h->desc_gpa = RING_GPA;
+    h->avail_gpa = RING_GPA + 16 * VBH_QSIZE;
+    h->used_gpa = (h->avail_gpa + 6 + 2 * VBH_QSIZE + 4095) & ~4095ULL;
+    h->hdr_gpa = h->used_gpa + 0x1000 * 3;          /* 16-byte headers, one per triple */
+    h->status_gpa = h->hdr_gpa + 16 * VBH_QSIZE;
+    for (int i = VBH_QSIZE / 3 - 1; i >= 0; i--)
+        h->free_desc[h->nfree++] = (uint16_t)(i * 3);
+    return activate(h, event_idx);
+}
+
+void vbh_close(struct vblk_harness *h)
+{
+    while (h->backend.inflight > 0)
+        block_reap(&h->backend);
+    virtio_blk_destroy(&h->blk);
+    block_close(&h->backend);
+    loop_destroy(&h->loop);
+    mem_free(&h->mem);
+}
+
+void vbh_raw_desc(struct vblk_harness *h, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    struct vq_desc d = { addr, len, flags, next };
+    mem_write(&h->mem, h->desc_gpa + 16ULL * i, &d, sizeof(d));
+}
+
+void vbh_publish(struct vblk_harness *h, uint16_t head)
+{
+    mem_write(&h->mem, h->avail_gpa + 4 + 2ULL * (h->avail_idx % VBH_QSIZE), &head, 2);
+    h->avail_idx++;
+    uint16_t *idx = vbh_ptr(h, h->avail_gpa + 2, 2);
+    __atomic_store_n(idx, h->avail_idx, __ATOMIC_RELEASE);
+}
+
+int vbh_queue(struct vblk_harness *h, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len)
+{
+    if (h->nfree == 0)
+        return -1;
+    uint16_t head = h->free_desc[--h->nfree];
+    uint64_t hdr = h->hdr_gpa + 16ULL * head, status = h->status_gpa + head;
+    uint8_t hdrbytes[16] = { 0 };
+    memcpy(hdrbytes, &type, 4);
+    memcpy(hdrbytes + 8, &sector, 8);
+    mem_write(&h->mem, hdr, hdrbytes, 16);
+    uint8_t poison = 0xee;
+    mem_write(&h->mem, status, &poison, 1);
+    bool device_writes = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+    if (len) {
+        vbh_raw_desc(h, head, hdr, 16, VQ_DESC_F_NEXT, head + 1);
+        vbh_raw_desc(h, head + 1, data_gpa, len, VQ_DESC_F_NEXT | (device_writes ? VQ_DESC_F_WRITE : 0), head + 2);
+        vbh_raw_desc(h, head + 2, status, 1, VQ_DESC_F_WRITE, 0);
+    } else {
+        vbh_raw_desc(h, head, hdr, 16, VQ_DESC_F_NEXT, head + 2);
+        vbh_raw_desc(h, head + 2, status, 1, VQ_DESC_F_WRITE, 0);
+    }
+    vbh_publish(h, head);
+    return head;
+}
+
+void vbh_kick(struct vblk_harness *h)
+{
+    uint16_t q = 0;
+    struct pci_bar *bar = &h->blk.vp.pci.bars[BAR_VIRTIO];
+    bar->fn(bar->opaque, 0x3000, (uint8_t *)&q, 2, true);
+}
+
+static uint16_t used_idx(struct vblk_harness *h)
+{
+    uint16_t *idx = vbh_ptr(h, h->used_gpa + 2, 2);
+    return __atomic_load_n(idx, __ATOMIC_ACQUIRE);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int vbh_wait(struct vblk_harness *h, int n, int timeout_ms)
+{
+    long end = now_ms() + timeout_ms;
+    while ((uint16_t)(used_idx(h) - h->used_seen) < n && now_ms() < end)
+        loop_poll(&h->loop, 10);
+    return (uint16_t)(used_idx(h) - h->used_seen);
+}
+
+bool vbh_next_used(struct vblk_harness *h, uint16_t *head, uint32_t *len, uint8_t *status)
+{
+    if (used_idx(h) == h->used_seen)
+        return false;
+    struct vq_used_elem e;
+    mem_read(&h->mem, h->used_gpa + 4 + 8ULL * (h->used_seen % VBH_QSIZE), &e, sizeof(e));
+    h->used_seen++;
+    *head = (uint16_t)e.id;
+    *len = e.len;
+    mem_read(&h->mem, h->status_gpa + e.id, status, 1);
+    if (e.id < VBH_QSIZE && e.id % 3 == 0)
+        h->free_desc[h->nfree++] = (uint16_t)e.id;
+    return true;
+}

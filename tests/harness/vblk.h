@@ -1,0 +1,49 @@
+/* In-process virtio-blk harness: a real virtio-blk device on a real image file (libaio backend),
+ * driven through its PCI BAR registers and virtqueues built in guest memory, without KVM.
+ * Used by the unit tests and by the device-level benchmark. */
+#ifndef TESTS_HARNESS_VBLK_H
+#define TESTS_HARNESS_VBLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtio/blk.h"
+#include "vmm/block/block.h"
+#include "vmm/loop.h"
+#include "vmm/memory.h"
+
+#define VBH_QSIZE 256
+#define VBH_DATA_GPA 0x400000ULL          /* request data area */
+#define VBH_DATA_SIZE (32ULL << 20)
+
+struct vblk_harness {
+    struct guest_memory mem;
+    struct event_loop loop;
+    struct block_backend backend;
+    struct virtio_blk blk;
+    uint64_t desc_gpa, avail_gpa, used_gpa, hdr_gpa, status_gpa;
+    uint16_t avail_idx, used_seen;
+    uint16_t free_desc[VBH_QSIZE];         /* stack of free descriptor triples (head index) */
+    int nfree;
+    int irqs;
+};
+
+/* Opens `path` and brings the device to DRIVER_OK with one queue of VBH_QSIZE entries. */
+int vbh_open(struct vblk_harness *h, const char *path, bool readonly, enum blk_cache cache, bool event_idx);
+void vbh_close(struct vblk_harness *h);
+/* Queues a request (header, data at `data_gpa` of `len` bytes, status byte); returns its head
+ * or -1 when all slots are busy. Not visible to the device until vbh_kick. */
+int vbh_queue(struct vblk_harness *h, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len);
+void vbh_kick(struct vblk_harness *h);
+/* Runs the event loop until at least `n` used entries arrived (or timeout); returns the count seen. */
+int vbh_wait(struct vblk_harness *h, int n, int timeout_ms);
+/* Takes the next used entry: head, written length and the request's status byte. */
+bool vbh_next_used(struct vblk_harness *h, uint16_t *head, uint32_t *len, uint8_t *status);
+/* Device status register (NEEDS_RESET etc.). */
+uint8_t vbh_device_status(struct vblk_harness *h);
+void *vbh_ptr(struct vblk_harness *h, uint64_t gpa, uint64_t len);
+/* Writes a raw descriptor and publishes `head` in the avail ring (for hostile-chain tests). */
+void vbh_raw_desc(struct vblk_harness *h, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
+void vbh_publish(struct vblk_harness *h, uint16_t head);
+
+#endif
