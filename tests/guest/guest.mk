@@ -12,12 +12,13 @@ GUEST_OUT := $(BUILD)/guest
 GUEST_CC ?= gcc
 GUEST_LD ?= ld
 GUEST_OBJCOPY ?= objcopy
+GUEST_AR ?= ar
 
-GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0
+GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0 vblk
 
 # Per program NAME: GUEST_MAIN_NAME, its C file when not NAME.c; GUEST_CDEFS_NAME, C switches;
 # GUEST_EXTRA_NAME, extra objects (sources in $(GUEST_SRC)/X.S); GUEST_DEFS_NAME, assembler
-# switches for entry.S and rom.S; GUEST_RT_EXTRA_NAME, optional runtime parts (rt/X.c).
+# switches for entry.S and rom.S.
 GUEST_EXTRA_smp := smp_tramp
 GUEST_EXTRA_assist := assist_asm
 GUEST_DEFS_longmode := -DSTAGE_REPORT
@@ -38,8 +39,10 @@ GUEST_ASFLAGS := -I$(GUEST_SRC)/rt -I$(GUEST_SRC)
 GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static --build-id=none -z noexecstack \
 	-z max-page-size=4096 --no-warn-rwx-segments -T $(GUEST_SRC)/guest.ld
 
-GUEST_RT_C := boot serial printf string acpi power apic time idt
+# The runtime is an archive: a program links only the parts it uses (PCI and virtio are big).
+GUEST_RT_C := boot serial printf string acpi power apic time idt irq paging pci msix virtio
 GUEST_RT_OBJS := $(GUEST_RT_C:%=$(GUEST_OUT)/rt/%.o) $(GUEST_OUT)/rt/isr.o
+GUEST_RT_LIB := $(GUEST_OUT)/rt/librt.a
 GUEST_HDRS := $(wildcard $(GUEST_SRC)/rt/*.h)
 
 GUEST_ELFS := $(GUEST_PROGRAMS:%=$(GUEST_OUT)/%.elf)
@@ -59,6 +62,10 @@ $(GUEST_OUT)/rt/isr.o: $(GUEST_SRC)/rt/isr.S
 	@mkdir -p $(@D)
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
 
+$(GUEST_RT_LIB): $(GUEST_RT_OBJS)
+	rm -f $@
+	$(GUEST_AR) rcs $@ $^
+
 # Per program: its C file, extra assembly, its own entry.S build, the ELF, the flat image, the ROM.
 define GUEST_PROGRAM_RULES
 $(GUEST_OUT)/$(1)/main.o: $(GUEST_SRC)/$(or $(GUEST_MAIN_$(1)),$(1)).c $(GUEST_HDRS)
@@ -74,8 +81,8 @@ $(foreach x,$(GUEST_EXTRA_$(1)),$(GUEST_OUT)/$(1)/$(x).o): $(GUEST_OUT)/$(1)/%.o
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $$@ $$<
 
 $(GUEST_OUT)/$(1).elf: $(GUEST_OUT)/$(1)/entry.o $(GUEST_OUT)/$(1)/main.o \
-		$(foreach x,$(GUEST_EXTRA_$(1)),$(GUEST_OUT)/$(1)/$(x).o) $(GUEST_RT_OBJS) $(GUEST_SRC)/guest.ld
-	$(GUEST_LD) $(GUEST_LDFLAGS) -o $$@ $$(filter %.o,$$^)
+		$(foreach x,$(GUEST_EXTRA_$(1)),$(GUEST_OUT)/$(1)/$(x).o) $(GUEST_RT_LIB) $(GUEST_SRC)/guest.ld
+	$(GUEST_LD) $(GUEST_LDFLAGS) -o $$@ $$(filter %.o %.a,$$^)
 
 $(GUEST_OUT)/$(1)/image.bin: $(GUEST_OUT)/$(1).elf
 	$(GUEST_OBJCOPY) -O binary $$< $$@

@@ -51,6 +51,32 @@ static inline void mmio_write32(uint64_t addr, uint32_t val)
     *(volatile uint32_t *)(uintptr_t)addr = val;
 }
 
+static inline uint8_t mmio_read8(uint64_t addr)
+{
+    return *(volatile uint8_t *)(uintptr_t)addr;
+}
+
+static inline void mmio_write8(uint64_t addr, uint8_t val)
+{
+    *(volatile uint8_t *)(uintptr_t)addr = val;
+}
+
+static inline uint16_t mmio_read16(uint64_t addr)
+{
+    return *(volatile uint16_t *)(uintptr_t)addr;
+}
+
+static inline void mmio_write16(uint64_t addr, uint16_t val)
+{
+    *(volatile uint16_t *)(uintptr_t)addr = val;
+}
+
+/* Keeps the compiler from moving memory accesses across this point (x86 orders the rest). */
+static inline void compiler_barrier(void)
+{
+    __asm__ volatile("" ::: "memory");
+}
+
 static inline uint64_t rdmsr(uint32_t msr)
 {
     uint32_t lo, hi;
@@ -103,6 +129,11 @@ static inline uint64_t read_cr4(void)
     return v;
 }
 
+static inline void write_cr3(uint64_t v)
+{
+    __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
 static inline void write_cr4(uint64_t v)
 {
     __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
@@ -125,6 +156,16 @@ static inline uint16_t read_cs(void)
 static inline void cpu_relax(void)
 {
     __asm__ volatile("pause" ::: "memory");
+}
+
+static inline void irq_on(void)
+{
+    __asm__ volatile("sti" ::: "memory");
+}
+
+static inline void irq_off(void)
+{
+    __asm__ volatile("cli" ::: "memory");
 }
 
 /* Stops this CPU for good: interrupts off, halt in a loop. */

@@ -182,6 +182,20 @@ void ioapic_write(uint32_t reg, uint32_t val);
 /* Programs redirection entry pin: fixed delivery, edge, active high, physical dest. */
 void ioapic_route(unsigned pin, uint8_t vector, uint8_t dest_apic_id, bool masked);
 
+/* ---- external interrupts (rt/irq.c) ------------------------------------------------- */
+
+/* Masks the 8259 PICs, enables the local APIC (spurious vector 0xff) and sets RFLAGS.IF. */
+void irq_init(void);
+/* Counts interrupts on vector (32..254) from now on, each acknowledged with a LAPIC EOI. */
+void irq_count_vector(uint8_t vector);
+uint32_t irq_count(uint8_t vector);
+
+/* ---- paging (rt/paging.c) ----------------------------------------------------------- */
+
+/* Identity-maps [addr, addr+size) uncached with 2 MiB pages where the boot map (0-4 GiB) does
+ * not reach, e.g. 64-bit BARs; false beyond the CPU's physical address width or out of tables. */
+bool paging_map_mmio(uint64_t addr, uint64_t size);
+
 /* ---- time (rt/time.c) ---------------------------------------------------------------- */
 
 /* Microseconds since an arbitrary point: ACPI PM timer when known, else the TSC. */
