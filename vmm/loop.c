@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int loop_init(struct event_loop *l)
@@ -49,9 +50,57 @@ int loop_remove(struct event_loop *l, int fd)
     return -ENOENT;
 }
 
+int loop_add_poller(struct event_loop *l, loop_poll_fn fn, void *ctx)
+{
+    if (l->npollers == LOOP_MAX_POLLERS)
+        return -ENOSPC;
+    l->pollers[l->npollers].fn = fn;
+    l->pollers[l->npollers].ctx = ctx;
+    l->npollers++;
+    return 0;
+}
+
+void loop_remove_poller(struct event_loop *l, loop_poll_fn fn, void *ctx)
+{
+    for (int i = 0; i < l->npollers; i++)
+        if (l->pollers[i].fn == fn && l->pollers[i].ctx == ctx) {
+            l->pollers[i] = l->pollers[--l->npollers];
+            return;
+        }
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins on the pollers while any has work in flight; returns how many made progress. */
+static int busy_poll(struct event_loop *l)
+{
+    uint64_t deadline = 0;
+    for (;;) {
+        int progress = 0, busy = 0;
+        for (int i = 0; i < l->npollers; i++) {
+            int r = l->pollers[i].fn(l->pollers[i].ctx);
+            progress += r > 0;
+            busy += r >= 0;
+        }
+        if (progress || !busy)
+            return progress;
+        if (!deadline)
+            deadline = now_ns() + LOOP_POLL_NS;
+        else if (now_ns() >= deadline)
+            return 0;
+    }
+}
+
 int loop_poll(struct event_loop *l, int timeout_ms)
 {
     struct epoll_event evs[16];
+    if (l->npollers && busy_poll(l) > 0)
+        timeout_ms = 0;  /* made progress: just collect whatever else is ready */
     int n = epoll_wait(l->epfd, evs, 16, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;

@@ -70,6 +70,7 @@ for name in $ORDER; do
     [ -n "${FIRST[$name]:-}" ] || continue
     printf '%-14s %14s %10s %10s %16s %10s\n' "$name" "${FIRST[$name]}" "${EXIT[$name]}" "${RSS[$name]}" "${COST[$name]}" "${IR[$name]}"
 done
+if [ -n "${FIRST[qemu-pc]:-}" ]; then :; fi
 if [ -n "${FIRST[qemu-pc]:-}" ]; then
     echo
     awk -v a="${FIRST[vmm-firmware]}" -v b="${FIRST[qemu-pc]}" 'BEGIN {printf "first byte: vmm/qemu-pc = %.3f\n", a / b}'
@@ -77,3 +78,7 @@ if [ -n "${FIRST[qemu-pc]:-}" ]; then
     awk -v a="${COST[vmm-firmware]}" -v b="${COST[qemu-pc]}" 'BEGIN {if (b > 0) printf "I/O exit:   vmm/qemu-pc = %.3f\n", a / b}'
     [ "${IR[qemu-pc]}" != n/a ] && awk -v a="${IR[vmm-firmware]}" -v b="${IR[qemu-pc]}" 'BEGIN {if (b > 0) printf "Ir/exit:    vmm/qemu-pc = %.3f\n", a / b}'
 fi
+
+echo
+echo "== virtio-blk device level (harness) beside fio"
+tests/bench/blk.sh

@@ -4,6 +4,7 @@
 #ifndef TESTS_HARNESS_VBLK_H
 #define TESTS_HARNESS_VBLK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,11 +27,19 @@ struct vblk_harness {
     uint16_t free_desc[VBH_QSIZE];         /* stack of free descriptor triples (head index) */
     int nfree;
     int irqs;
+    /* Threaded mode: the device runs on its own event-loop thread (as with a real vCPU and the
+     * main loop) and interrupts arrive on an eventfd, through MSI-X vector 0. */
+    bool threaded;
+    pthread_t loop_thread;
+    volatile bool stop;
+    int irq_efd;
 };
 
 /* Opens `path` and brings the device to DRIVER_OK with one queue of VBH_QSIZE entries. */
 int vbh_open(struct vblk_harness *h, const char *path, bool readonly, enum blk_cache cache, bool event_idx);
 void vbh_close(struct vblk_harness *h);
+/* Moves the device to a thread of its own and turns on MSI-X delivery to an eventfd. */
+int vbh_start_thread(struct vblk_harness *h);
 /* Queues a request (header, data at `data_gpa` of `len` bytes, status byte); returns its head
  * or -1 when all slots are busy. Not visible to the device until vbh_kick. */
 int vbh_queue(struct vblk_harness *h, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len);
