@@ -108,5 +108,30 @@ done
 run acpi pvh "" -smp 2 -no-reboot
 expect acpi pvh "acpi: ok ("
 
+# virtio: two disks (the second read-only) and user-mode networking, both boot paths. The ROM
+# path has no firmware, so the runtime places the BARs itself (the 64-bit one at 32 GiB).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+head -c 1048576 /dev/urandom >"$tmp/d0.img"
+head -c 2097152 /dev/urandom >"$tmp/d1.img"
+sum0=$(cksum <"$tmp/d0.img" | cut -d' ' -f1)
+sum1=$(cksum <"$tmp/d1.img" | cut -d' ' -f1)
+for mode in fw pvh; do
+    run vblk $mode "" -no-reboot \
+        -device virtio-blk-pci,drive=d0,disable-legacy=on,serial=vblk0 \
+        -drive if=none,id=d0,file="$tmp/d0.img",format=raw \
+        -device virtio-blk-pci,drive=d1,disable-legacy=on \
+        -drive if=none,id=d1,file="$tmp/d1.img",format=raw,readonly=on
+    expect vblk $mode "vblk: disk 0 serial vblk0 sectors 2048 cksum $sum0" "vblk: disk 0 wrote last sector" \
+        "vblk: disk 1 serial - sectors 4096 cksum $sum1" "vblk: disk 1 readonly write rejected status 1" \
+        "vblk: done, 2 disks"
+    if grep -q "interrupts 0" <<<"$out"; then echo "not ok vblk ($mode): no interrupts"; fail=$((fail + 1)); fi
+    # The next run reads the sector written by this one.
+    sum0=$(cksum <"$tmp/d0.img" | cut -d' ' -f1)
+
+    run vnet $mode "" -no-reboot -device virtio-net-pci,netdev=n0,disable-legacy=on -netdev user,id=n0
+    expect vnet $mode "vnet: peer 10.0.2.2 is at 52:55:0a:00:02:02" "vnet: ping 10.0.2.2 ok" "vnet: done"
+done
+
 echo "qemu-check: $pass passed, $fail failed"
 [ $fail -eq 0 ]
