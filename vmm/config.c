@@ -180,6 +180,87 @@ int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen)
     return 0;
 }
 
+static int parse_mac(const char *v, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tail;
+    if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    return (mac[0] & 1) ? -EINVAL : 0;   /* a multicast address cannot be a NIC's */
+}
+
+static int nic_option(struct nic_config *n, const char *key, const char *val, char *err, size_t errlen)
+{
+    if (!strcmp(key, "mac")) {
+        if (parse_mac(val, n->mac)) {
+            snprintf(err, errlen, "--network mac=%s is not a unicast MAC address: write e.g. 52:54:00:12:34:56", val);
+            return -EINVAL;
+        }
+        n->mac_set = true;
+    } else if (!strcmp(key, "hostfwd") && n->kind == NIC_USER) {
+        size_t used = strlen(n->hostfwd);
+        if (used + strlen(val) + 2 > sizeof(n->hostfwd)) {
+            snprintf(err, errlen, "--network: too many hostfwd rules");
+            return -E2BIG;
+        }
+        snprintf(n->hostfwd + used, sizeof(n->hostfwd) - used, "%s%s", used ? "," : "", val);
+    } else {
+        snprintf(err, errlen, "--network option '%s' is unknown here: use mac=%s", key,
+                 n->kind == NIC_USER ? " or hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT" : "");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen)
+{
+    if (!strcmp(s, "none"))
+        return 0;
+    if (c->nnics == CONFIG_MAX_NICS) {
+        snprintf(err, errlen, "too many --network options (at most %d)", CONFIG_MAX_NICS);
+        return -E2BIG;
+    }
+    struct nic_config *n = &c->nics[c->nnics];
+    memset(n, 0, sizeof(*n));
+    char *save = NULL;
+    char *first = strtok_r(s, ",", &save);
+    if (first && !strcmp(first, "user")) {
+        n->kind = NIC_USER;
+    } else if (first && !strncmp(first, "tap=", 4) && first[4]) {
+        n->kind = NIC_TAP;
+        n->tap = first + 4;
+    } else {
+        snprintf(err, errlen, "--network '%s' is not understood: use user, tap=NAME or none", first ? first : "");
+        return -EINVAL;
+    }
+    for (char *item = strtok_r(NULL, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            snprintf(err, errlen, "--network option '%s' needs a value (KEY=VALUE)", item);
+            return -EINVAL;
+        }
+        *eq = 0;
+        int rc = nic_option(n, item, eq + 1, err, errlen);
+        if (rc)
+            return rc;
+    }
+    c->nnics++;
+    return 0;
+}
+
+void config_default_mac(const char *name, int index, uint8_t mac[6])
+{
+    /* FNV-1a over the name and the NIC index: the same VM gets the same MACs every run. */
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ (uint32_t)index) * 16777619u;
+    mac[0] = 0x52; mac[1] = 0x54; mac[2] = 0x00;
+    mac[3] = (uint8_t)(h >> 16); mac[4] = (uint8_t)(h >> 8); mac[5] = (uint8_t)h;
+}
+
 int config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
     if ((c->initrd || c->append) && !c->kernel) {

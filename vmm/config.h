@@ -24,6 +24,18 @@ struct disk_config {
     char serial[21];
 };
 
+#define CONFIG_MAX_NICS 8
+
+enum nic_kind { NIC_USER, NIC_TAP };
+
+struct nic_config {
+    enum nic_kind kind;
+    const char *tap;               /* interface name for NIC_TAP */
+    char hostfwd[512];             /* comma-separated hostfwd rules for NIC_USER */
+    uint8_t mac[6];
+    bool mac_set;                  /* else derived from the VM name at validation */
+};
+
 struct vm_config {
     const char *name;
     uint64_t memory;               /* bytes */
@@ -38,6 +50,8 @@ struct vm_config {
     const char *kvm_device;        /* /dev/kvm, or $VMM_KVM_DEVICE */
     struct disk_config disks[CONFIG_MAX_DISKS];
     int ndisks;
+    struct nic_config nics[CONFIG_MAX_NICS];
+    int nnics;
 };
 
 void config_defaults(struct vm_config *c);
@@ -48,6 +62,10 @@ int config_parse_cpus(struct vm_config *c, const char *s, char *err, size_t errl
 int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* --disk FILE[,readonly=on|off][,format=raw][,cache=none|writeback][,serial=ID] (also file=FILE). */
 int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
+/* --network user[,hostfwd=tcp:ADDR:PORT-:GPORT]...[,mac=M] | tap=NAME[,mac=M] | none */
+int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen);
+/* A stable MAC for NIC `index` of the VM called `name`: 52:54:00 and three bytes of a hash. */
+void config_default_mac(const char *name, int index, uint8_t mac[6]);
 /* Cross-option checks (e.g. --initrd needs --kernel). */
 int config_validate(const struct vm_config *c, char *err, size_t errlen);
 

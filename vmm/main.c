@@ -34,6 +34,10 @@ static void usage(FILE *out)
         "Devices:\n"
         "  --disk FILE[,readonly=on][,format=raw][,cache=none|writeback][,serial=ID]\n"
         "                       a virtio-blk disk (repeatable; default cache=writeback)\n"
+        "  --network user[,hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT][,mac=M]\n"
+        "  --network tap=NAME[,mac=M] | none\n"
+        "                       a virtio-net NIC (repeatable): user-mode NAT (10.0.2.0/24, gateway\n"
+        "                       10.0.2.2 reaches host loopback) or a tap device; default: no NIC\n"
         "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
         "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
         "\n"
@@ -46,7 +50,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -61,6 +65,7 @@ static const struct option run_options[] = {
     { "cpu", required_argument, NULL, OPT_CPU },
     { "name", required_argument, NULL, OPT_NAME },
     { "disk", required_argument, NULL, OPT_DISK },
+    { "network", required_argument, NULL, OPT_NETWORK },
     { "serial", required_argument, NULL, OPT_SERIAL },
     { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
     { "stats", no_argument, NULL, OPT_STATS },
@@ -87,6 +92,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_CPU: rc = cpu_model_parse(optarg, &c->cpu, err, sizeof(err)); break;
         case OPT_NAME: c->name = optarg; break;
         case OPT_DISK: rc = config_parse_disk(c, optarg, err, sizeof(err)); break;
+        case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
         case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;
         case OPT_NO_REBOOT: c->no_reboot = true; break;
         case OPT_STATS: c->stats = true; break;
@@ -109,6 +115,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
     }
     if (rc == 0)
         rc = config_validate(c, err, sizeof(err));
+    for (int i = 0; rc == 0 && i < c->nnics; i++)
+        if (!c->nics[i].mac_set)
+            config_default_mac(c->name, i, c->nics[i].mac);
     if (rc) {
         log_error("%s", err);
         return -1;

@@ -188,6 +188,16 @@ static int build_pci(struct vm *vm)
             return rc;
         }
     }
+    for (int i = 0; i < vm->cfg->nnics; i++) {
+        vm->nics[i] = calloc(1, sizeof(*vm->nics[i]));
+        rc = vm->nics[i] ? virtio_net_init(vm->nics[i], vm->netdevs[i], vm->cfg->nics[i].mac, &host) : -ENOMEM;
+        if (rc == 0)
+            rc = pci_bus_add(&vm->pci, &vm->nics[i]->vp.pci, -1);
+        if (rc) {
+            log_error("cannot attach network device %d: %s", i, strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -195,6 +205,9 @@ static void destroy_pci(struct vm *vm)
 {
     if (!vm->pci_ready)
         return;
+    /* The bus lets go of the devices' BARs first; then the devices themselves go. */
+    bus_unregister(&vm->pio, PCI_CONFIG_ADDRESS_PORT);
+    pci_bus_destroy(&vm->pci);
     for (int i = 0; i < vm->cfg->ndisks; i++) {
         if (!vm->blk[i])
             continue;
@@ -205,8 +218,12 @@ static void destroy_pci(struct vm *vm)
         free(vm->blk[i]);
         vm->blk[i] = NULL;
     }
-    bus_unregister(&vm->pio, PCI_CONFIG_ADDRESS_PORT);
-    pci_bus_destroy(&vm->pci);
+    for (int i = 0; i < vm->cfg->nnics; i++) {
+        if (vm->nics[i])
+            virtio_net_destroy(vm->nics[i]);
+        free(vm->nics[i]);
+        vm->nics[i] = NULL;
+    }
     msi_host_destroy(&vm->msi);
     vm->pci_ready = false;
 }
@@ -419,6 +436,23 @@ static int open_disks(struct vm *vm)
     return 0;
 }
 
+/* Network backends (slirp, tap) are opened once and outlive resets. */
+static int open_networks(struct vm *vm)
+{
+    for (int i = 0; i < vm->cfg->nnics; i++) {
+        const struct nic_config *n = &vm->cfg->nics[i];
+        char err[512] = "";
+        int rc = n->kind == NIC_TAP ? net_tap_open(&vm->netdevs[i], &vm->loop, n->tap, err, sizeof(err))
+                                    : net_slirp_open(&vm->netdevs[i], &vm->loop, n->hostfwd[0] ? n->hostfwd : NULL,
+                                                     err, sizeof(err));
+        if (rc) {
+            log_error("%s", err[0] ? err : "cannot open the network backend");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
     memset(vm, 0, sizeof(*vm));
@@ -440,7 +474,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (cfg->firmware && firmware_load(cfg->firmware, &vm->fw))
         return -1;
-    if (open_disks(vm))
+    if (open_disks(vm) || open_networks(vm))
         return -1;
     if (kvm_open(&vm->kvm, cfg->kvm_device))
         return -1;
@@ -509,6 +543,9 @@ void vm_destroy(struct vm *vm)
     console_close(&vm->console);
     for (int i = 0; i < vm->cfg->ndisks; i++)
         block_close(&vm->disks[i]);
+    for (int i = 0; i < vm->cfg->nnics; i++)
+        if (vm->netdevs[i])
+            net_close(vm->netdevs[i]);
     loop_destroy(&vm->loop);
     if (vm->event_fd >= 0)
         close(vm->event_fd);

@@ -11,6 +11,8 @@
 #include "devices/acpi_pm.h"
 #include "devices/pci.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "vmm/net/net.h"
 #include "devices/platform_ports.h"
 #include "devices/serial.h"
 #include "firmware/bios.h"
@@ -64,6 +66,8 @@ struct vm {
     struct msi_host msi;
     struct block_backend disks[CONFIG_MAX_DISKS];
     struct virtio_blk *blk[CONFIG_MAX_DISKS];
+    struct net_backend *netdevs[CONFIG_MAX_NICS];   /* opened once, outlive resets */
+    struct virtio_net *nics[CONFIG_MAX_NICS];
 
     struct serial com1;
     struct acpi_pm pm;
