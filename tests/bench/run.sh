@@ -81,4 +81,4 @@ fi
 
 echo
 echo "== virtio-blk device level (harness) beside fio"
-tests/bench/blk.sh
+[ "${BENCH_BLK:-1}" = 1 ] && tests/bench/blk.sh
