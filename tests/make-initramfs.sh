@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds a busybox-static initramfs (newc cpio, gzip) whose /init runs MODE:
+# Builds a busybox-static initramfs (newc cpio, gzip) whose /init runs MODE (with the virtio
+# modules of kernel version KVER, default: the newest cloud kernel in /lib/modules):
 #   shell  - greets and starts an interactive shell on the serial console (make demo)
 #   check  - prints facts the full-Linux tests check, then powers off
 set -eu
 out=$1 mode=${2:-shell}
+kver=${3:-$(ls -1 /lib/modules 2>/dev/null | grep cloud-amd64 | sort -V | tail -n 1)}
 busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --help 2>&1 | head -1 | grep -q static || busybox=$(command -v busybox)
 root=$(mktemp -d)
@@ -20,13 +22,51 @@ echo "vmm-linux: init reached"
 echo "vmm-linux: cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "vmm-linux: memory $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
 INIT
+mkdir -p "$root/etc/udhcpc"
+cat >"$root/etc/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+bound|renew)
+    ifconfig "$interface" "$ip" netmask "$subnet" up
+    [ -n "$router" ] && route add default gw "$router" dev "$interface"
+    echo "vmm-linux: dhcp $interface $ip router $router" ;;
+esac
+DHCP
+chmod +x "$root/etc/udhcpc/default.script"
 if [ "$mode" = check ]; then
-    echo 'poweroff -f' >>"$root/init"
+    cat >>"$root/init" <<'INIT'
+# Checks driven by the kernel command line (vmmtest.http=PORT, vmmtest.ip=A/N, vmmtest.ping=A).
+arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+for d in /dev/vda /dev/vdb; do
+    [ -b $d ] && echo "vmm-linux: $d sha256 $(sha256sum $d | cut -d' ' -f1)"
+done
+if ip link show eth0 >/dev/null 2>&1; then
+    ip link set eth0 up
+    if [ -n "$(arg vmmtest.ip)" ]; then
+        ip addr add "$(arg vmmtest.ip)" dev eth0
+    else
+        udhcpc -i eth0 -n -q -t 5
+    fi
+    port=$(arg vmmtest.http)
+    [ -n "$port" ] && echo "vmm-linux: http $(wget -q -O - http://10.0.2.2:$port/probe.txt)"
+    peer=$(arg vmmtest.ping)
+    [ -n "$peer" ] && ping -c 2 -W 2 "$peer" >/dev/null && echo "vmm-linux: ping $peer ok"
+fi
+poweroff -f
+INIT
 else
     cat >>"$root/init" <<'INIT'
 echo "Welcome to a Debian kernel booted by vmm. Type 'poweroff -f' to leave (or Ctrl-A x)."
 exec setsid cttyhack sh
 INIT
 fi
+# Debian's cloud kernel builds virtio as modules: load them in dependency order (modules.dep).
+mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
+mkdir -p "$root/lib/modules"
+for m in $mods; do
+    f=$(find "/lib/modules/$kver" -name "$m.ko" 2>/dev/null | head -n 1)
+    [ -n "$f" ] && cp "$f" "$root/lib/modules/"
+done
+sed -i "s|^/bin/busybox --install -s$|/bin/busybox --install -s\nfor m in $mods; do [ -f /lib/modules/\$m.ko ] \&\& insmod /lib/modules/\$m.ko; done|" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"

@@ -7,8 +7,9 @@ set -u
 
 reason="this host's /dev/kvm is not hardware-assisted (no vmx/svm CPU flag: a nested kvm_pvm host whose instruction emulator stops full Linux guests at XRSTOR and runs them 50-100x slower)"
 if ! hardware_kvm; then
-    skip linux.init-shell.bzimage "$reason"
-    skip linux.init-shell.vmlinux "$reason"
+    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping; do
+        skip linux.$t "$reason"
+    done
     exit 0
 fi
 need_kvm linux.init-shell || exit 0
@@ -27,3 +28,33 @@ for bzimage in yes no; do
         fail "$name" "exit status $status: $(tail -n 3 "$out" | tr '\n' '|')"
     fi
 done
+
+# virtio-blk: the guest's sha256 of /dev/vda equals the host's.
+disk=$WORK/linux-disk.img
+head -c $((8 << 20)) /dev/urandom >"$disk"
+want=$(sha256sum "$disk" | cut -d' ' -f1)
+out=$WORK/linux-blk.out
+run_vmm 120 "$out" run --kernel "$DEBIAN_BZIMAGE" --initrd "$initrd" --memory 1G --append "console=ttyS0" --disk "$disk"
+check_output linux.virtio-blk-sha256 "$out" "vmm-linux: /dev/vda sha256 $want"
+
+# User networking: DHCP from slirp, then a host loopback HTTP service through the gateway.
+mkdir -p "$WORK/www" && echo "served-by-the-host-$$" >"$WORK/www/probe.txt"
+port=$((20000 + $$ % 20000))
+(cd "$WORK/www" && exec python3 -m http.server --bind 127.0.0.1 "$port") >/dev/null 2>&1 &
+httpd=$!
+sleep 1
+out=$WORK/linux-net.out
+run_vmm 120 "$out" run --kernel "$DEBIAN_BZIMAGE" --initrd "$initrd" --memory 1G --network user \
+    --append "console=ttyS0 vmmtest.http=$port"
+kill $httpd 2>/dev/null
+check_output linux.dhcp-and-host-loopback "$out" "vmm-linux: dhcp eth0 10.0.2.15" "vmm-linux: http served-by-the-host-$$"
+
+# tap: ping a peer in a network namespace this test creates.
+ns=vmmlinux$$
+ip netns add $ns && ip netns exec $ns ip tuntap add dev vmmtap0 mode tap &&
+    ip netns exec $ns ip addr add 10.98.0.1/24 dev vmmtap0 && ip netns exec $ns ip link set vmmtap0 up
+out=$WORK/linux-tap.out
+timeout -s KILL 120 ip netns exec $ns "$VMM" run --kernel "$DEBIAN_BZIMAGE" --initrd "$initrd" --memory 1G \
+    --network tap=vmmtap0 --append "console=ttyS0 vmmtest.ip=10.98.0.2/24 vmmtest.ping=10.98.0.1" </dev/null >"$out" 2>&1
+ip netns del $ns
+check_output linux.tap-ping "$out" "vmm-linux: ping 10.98.0.1 ok"
