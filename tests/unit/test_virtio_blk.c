@@ -126,6 +126,21 @@ TEST(read_past_end_is_an_error)
     unlink(path);
 }
 
+/* A host-side failure (the image shrank under the VM) reaches the guest as IOERR, never OK. */
+TEST(host_io_error_is_reported)
+{
+    struct vblk_harness h; const char *path;
+    CHECK(open_h(&h, &path, false, BLK_CACHE_WRITEBACK, true) == 0);
+    CHECK(truncate(path, 4096) == 0);
+    uint8_t st; uint32_t wr;
+    one(&h, VIRTIO_BLK_T_IN, 100, VBH_DATA_GPA, 4096, &st, &wr);
+    CHECK_EQ(st, VIRTIO_BLK_S_IOERR);
+    one(&h, VIRTIO_BLK_T_IN, 0, VBH_DATA_GPA, 4096, &st, &wr);
+    CHECK_EQ(st, VIRTIO_BLK_S_OK);
+    vbh_close(&h);
+    unlink(path);
+}
+
 TEST(get_id_and_unsupported_type)
 {
     struct vblk_harness h; const char *path;
