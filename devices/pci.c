@@ -181,10 +181,52 @@ static void bar_update(struct pci_device *d, int i)
         d->bar_moved(d, i, bar->mapped ? addr : 0, bar->mapped);
 }
 
+/* ---- Expansion ROM (§6.3.1): bits 31:11 address, bit 0 enable; read-only MMIO ---- */
+
+static void rom_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+    const struct pci_device *d = opaque;
+    if (is_write)
+        return;
+    for (uint32_t i = 0; i < len; i++)
+        data[i] = offset + i < d->rom_len ? d->rom[offset + i] : 0;
+}
+
+static void rom_update(struct pci_device *d)
+{
+    if (!d->rom || !d->bus)
+        return;
+    uint32_t reg = get32(d->config, PCI_ROM_ADDRESS);
+    uint64_t addr = reg & 0xfffff800u;
+    bool want = (reg & 1) && (get16(d->config, PCI_COMMAND) & PCI_COMMAND_MEMORY) &&
+                in_window(addr, addr + d->rom_size, MMIO32_START, MMIO32_END);
+    if (d->rom_mapped == want && (!want || addr == d->rom_addr))
+        return;
+    if (d->rom_mapped)
+        bus_unregister(d->bus->mmio, d->rom_addr);
+    d->rom_addr = addr;
+    d->rom_mapped = want && bus_register(d->bus->mmio, addr, d->rom_size, rom_io, d, d->name) == 0;
+}
+
+int pci_device_set_rom(struct pci_device *d, const uint8_t *rom, size_t len)
+{
+    uint64_t size = 2048;
+    while (size < len)
+        size <<= 1;
+    if (!rom || len == 0 || size > (16u << 20))
+        return -EINVAL;
+    d->rom = rom;
+    d->rom_len = len;
+    d->rom_size = size;
+    put32(d->wmask, PCI_ROM_ADDRESS, (uint32_t)~(size - 1) | 1u);
+    return 0;
+}
+
 static void bars_update(struct pci_device *d)
 {
     for (int i = 0; i < PCI_BARS; i++)
         bar_update(d, i);
+    rom_update(d);
 }
 
 /* ---- INTx (§6.2.2 command bit 10, §6.2.3 status bit 3) ---- */
@@ -239,7 +281,8 @@ static void config_write_locked(struct pci_device *d, unsigned offset, unsigned 
     uint16_t old_command = get16(d->config, PCI_COMMAND);
     for (unsigned i = 0; i < len; i++)
         write_byte(d, offset + i, (value >> (8 * i)) & 0xff);
-    if (overlaps(offset, len, PCI_COMMAND, 2) || overlaps(offset, len, PCI_BAR0, 4 * PCI_BARS))
+    if (overlaps(offset, len, PCI_COMMAND, 2) || overlaps(offset, len, PCI_BAR0, 4 * PCI_BARS) ||
+        overlaps(offset, len, PCI_ROM_ADDRESS, 4))
         bars_update(d);
     if ((old_command ^ get16(d->config, PCI_COMMAND)) & PCI_COMMAND_INTX_DISABLE)
         intx_update(d);
@@ -471,6 +514,9 @@ void pci_bus_destroy(struct pci_bus *b)
         for (int i = 0; i < PCI_BARS; i++)
             if (d->bars[i].mapped)
                 bar_unmap(d, &d->bars[i]);
+        if (d->rom_mapped)
+            bus_unregister(b->mmio, d->rom_addr);
+        d->rom_mapped = false;
         d->bus = NULL;
         b->slots[s] = NULL;
     }

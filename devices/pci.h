@@ -27,6 +27,7 @@
 #define PCI_BAR0 0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
 #define PCI_SUBSYSTEM_ID 0x2e
+#define PCI_ROM_ADDRESS 0x30
 #define PCI_CAPABILITY_LIST 0x34
 #define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN 0x3d
@@ -77,6 +78,11 @@ struct pci_device {
     pci_bar_moved_fn bar_moved;
     pci_config_written_fn config_written;
     void *owner;                        /* the device model that embeds this */
+    /* Expansion ROM (§6.3.1): an option ROM firmware copies and runs (e.g. iPXE, a VGA BIOS). */
+    const uint8_t *rom;
+    uint64_t rom_len, rom_size;         /* image bytes; decoded size (power of two >= 2 KiB) */
+    uint64_t rom_addr;
+    bool rom_mapped;
 };
 
 struct pci_bus {
@@ -115,6 +121,8 @@ void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, ui
                      uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
 int pci_device_set_bar(struct pci_device *d, int bar, enum pci_bar_kind kind, uint64_t size,
                        bool prefetchable, bus_access_fn fn, void *opaque);
+/* Gives the device an expansion ROM (the caller keeps `rom` alive); before pci_bus_add. */
+int pci_device_set_rom(struct pci_device *d, const uint8_t *rom, size_t len);
 /* Appends a capability of `len` bytes (id, next pointer, then the body); returns its offset or -ENOSPC. */
 int pci_device_add_capability(struct pci_device *d, uint8_t id, uint8_t len);
 /* Plugs the device into `slot` (1..31, or -1 for the first free one), assigns its BARs

@@ -926,3 +926,54 @@ TEST(concurrent_config_writes_and_intx)
     CHECK_EQ(m.irq.level, 0);
     machine_destroy(&m);
 }
+
+/* ---- Expansion ROM ---- */
+
+TEST(expansion_rom_sizing_enable_and_reads)
+{
+    struct machine m;
+    machine_init(&m);
+    struct fake f;
+    static uint8_t rom[3000];
+    for (size_t i = 0; i < sizeof(rom); i++)
+        rom[i] = (uint8_t)(i * 3);
+    fake_init(&f, 0x1000);
+    CHECK(pci_device_set_rom(&f.pci, rom, sizeof(rom)) == 0);
+    pci_bus_add(&m.pci, &f.pci, 1);
+    /* Sizing: 3000 bytes decode as 4 KiB; the enable bit is writable. */
+    cfg_write(&m, 1, PCI_ROM_ADDRESS, 4, 0xffffffff);
+    CHECK_EQ(cfg_read(&m, 1, PCI_ROM_ADDRESS, 4), 0xfffff001);
+    /* Placed but disabled: not decoded. */
+    cfg_write(&m, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    cfg_write(&m, 1, PCI_ROM_ADDRESS, 4, 0xe0000000);
+    CHECK(!mmio_hits(&m, 0xe0000000));
+    cfg_write(&m, 1, PCI_ROM_ADDRESS, 4, 0xe0000001);
+    uint8_t data[4];
+    CHECK(bus_dispatch(&m.mmio, 0xe0000010, data, 4, false));
+    CHECK_EQ(data[0], (uint8_t)(0x10 * 3));
+    CHECK(bus_dispatch(&m.mmio, 0xe0000ffc, data, 4, false));
+    CHECK_EQ(data[0], 0);                     /* past the image: zero */
+    /* Writes do nothing; memory decoding off unmaps it. */
+    data[0] = 0x55;
+    bus_dispatch(&m.mmio, 0xe0000000, data, 1, true);
+    CHECK_EQ(rom[0], 0);
+    cfg_write(&m, 1, PCI_COMMAND, 2, 0);
+    CHECK(!mmio_hits(&m, 0xe0000000));
+    /* An address in RAM is never decoded. */
+    cfg_write(&m, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    cfg_write(&m, 1, PCI_ROM_ADDRESS, 4, 0x00100001);
+    CHECK(!mmio_hits(&m, 0x00100000));
+    machine_destroy(&m);
+}
+
+TEST(expansion_rom_absent_reads_zero)
+{
+    struct machine m;
+    machine_init(&m);
+    struct fake f;
+    fake_init(&f, 0x1000);
+    pci_bus_add(&m.pci, &f.pci, 1);
+    cfg_write(&m, 1, PCI_ROM_ADDRESS, 4, 0xffffffff);
+    CHECK_EQ(cfg_read(&m, 1, PCI_ROM_ADDRESS, 4), 0);
+    machine_destroy(&m);
+}
