@@ -7,7 +7,8 @@ struct boot_info boot;
 
 const char *boot_mode_name(void)
 {
-    return boot.mode == BOOT_PVH ? "pvh" : "firmware";
+    static const char *const names[] = { "firmware", "pvh", "multiboot" };
+    return names[boot.mode];
 }
 
 bool boot_cmdline_has(const char *word)
@@ -18,12 +19,27 @@ bool boot_cmdline_has(const char *word)
     return mem_find(boot.cmdline, len, word, strlen(word)) != NULL;
 }
 
+/* Multiboot §3.3: the command line is there when flags bit 2 is set. */
+static void boot_detect_multiboot(uint32_t info_addr)
+{
+    boot.mode = BOOT_MULTIBOOT;
+    if (!acpi_addr_ok(info_addr, sizeof(struct multiboot_info)))
+        return;
+    const struct multiboot_info *mbi = (const void *)(uintptr_t)info_addr;
+    if ((mbi->flags & MULTIBOOT_INFO_CMDLINE) && acpi_addr_ok(mbi->cmdline, CMDLINE_MAX))
+        boot.cmdline = (const char *)(uintptr_t)mbi->cmdline;
+}
+
 /* Xen start_info.h: the structure is valid when its magic matches. */
 static void boot_detect(uint32_t start_info)
 {
     boot.mode = BOOT_FIRMWARE;
     boot.start_info = NULL;
     boot.cmdline = "";
+    if (multiboot_info_saved) {
+        boot_detect_multiboot(multiboot_info_saved);
+        return;
+    }
     if (!start_info || !acpi_addr_ok(start_info, sizeof(struct hvm_start_info)))
         return;
     const struct hvm_start_info *si = (const void *)(uintptr_t)start_info;

@@ -1,4 +1,4 @@
-/* Guest runtime: image header, PVH ELF note, the common 32-bit entry and the switch to long mode. */
+/* Guest runtime: image header, PVH ELF note, multiboot header, the common 32-bit entry and the switch to long mode. */
 #include "layout.h"
 
 /* Read by the firmware stub (rom.S) from the start of the ROM copy of the image. */
@@ -9,6 +9,23 @@ guest_header:
     .long _load_end - PROGRAM_LOAD_ADDR
     .long _bss_end
     .long entry32
+
+/*
+ * Multiboot 1 header (Multiboot Specification 0.6.96 §3.1), in the first 8 KiB of the file:
+ * page-aligned modules, memory info, and the address fields (flag 16) so that loaders which
+ * only take ELF32 (syslinux mboot.c32) can load this ELF64 image too. BSS end covers the
+ * page tables and stacks so a loader places none of its data there.
+ */
+    .p2align 2
+multiboot_header:
+    .long MULTIBOOT_MAGIC
+    .long MULTIBOOT_FLAGS
+    .long -(MULTIBOOT_MAGIC + MULTIBOOT_FLAGS)
+    .long multiboot_header
+    .long PROGRAM_LOAD_ADDR
+    .long _load_end
+    .long _image_end
+    .long multiboot_entry
 
 /* Xen public/elfnote.h: XEN_ELFNOTE_PHYS32_ENTRY (18), name "Xen", 32-bit entry address. */
     .section .note.Xen, "a", @note
@@ -32,6 +49,10 @@ gdt_desc:
     .word GDT_LIMIT
     .quad gdt
 start_info_saved:
+    .long 0
+/* Multiboot information address from a multiboot loader (0 otherwise); in .data, not BSS. */
+    .globl multiboot_info_saved
+multiboot_info_saved:
     .long 0
     .globl iret32_status
 iret32_status:
@@ -61,7 +82,17 @@ boot_stack_top:
  * 32-bit protected mode, flat CS/DS, paging off, interrupts may be on, no stack.
  * With EARLY_MARK the PVH entry first sends 'B' to COM1 (the firmware stub does its own).
  */
-    .globl pvh_entry, entry32
+    .globl pvh_entry, entry32, multiboot_entry
+/*
+ * Multiboot entry (Multiboot Specification §3.2): EAX = 0x2BADB002, EBX = multiboot info,
+ * flat 32-bit segments, paging and interrupts off, no stack. Continues as the firmware path.
+ */
+multiboot_entry:
+    cmpl $MULTIBOOT_LOADER_MAGIC, %eax
+    jne 1f
+    movl %ebx, multiboot_info_saved
+1:  xorl %ebx, %ebx
+    jmp entry32
 pvh_entry:
 #ifdef EARLY_MARK
     movw $0x3f8, %dx

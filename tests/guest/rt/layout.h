@@ -10,6 +10,12 @@
 #define GUEST_HEADER_BSS_END 8
 #define GUEST_HEADER_ENTRY 12
 
+/* Multiboot 1 (Multiboot Specification 0.6.96 §3.1.1, §3.2): header magic, flags (bit 0
+ * page-aligned modules, bit 1 memory info, bit 16 address fields valid), loader magic in EAX. */
+#define MULTIBOOT_MAGIC 0x1BADB002
+#define MULTIBOOT_FLAGS 0x00010003
+#define MULTIBOOT_LOADER_MAGIC 0x2BADB002
+
 /* The runtime's GDT (and the firmware stub's, which has the first three the same). */
 #define CODE32_SEL 0x08
 #define DATA_SEL 0x10

@@ -28,19 +28,32 @@ struct hvm_start_info {
     uint32_t reserved;
 };
 
-enum boot_mode { BOOT_FIRMWARE, BOOT_PVH };
+/* Multiboot Specification 0.6.96 §3.3: the start of the boot information structure. */
+#define MULTIBOOT_INFO_CMDLINE (1u << 2)
+
+struct multiboot_info {
+    uint32_t flags;
+    uint32_t mem_lower, mem_upper;
+    uint32_t boot_device;
+    uint32_t cmdline;
+} PACKED;
+
+enum boot_mode { BOOT_FIRMWARE, BOOT_PVH, BOOT_MULTIBOOT };
 
 struct boot_info {
     enum boot_mode mode;
-    const struct hvm_start_info *start_info; /* NULL in firmware mode */
+    const struct hvm_start_info *start_info; /* NULL unless PVH */
     const char *cmdline;                     /* "" when there is none */
 };
 
+/* Set by entry.S on the multiboot entry: EBX as the loader handed it over (0 otherwise). */
+extern uint32_t multiboot_info_saved;
+
 extern struct boot_info boot;
 
-/* "firmware" or "pvh". */
+/* "firmware", "pvh" or "multiboot" (a multiboot boot otherwise runs as the firmware path). */
 const char *boot_mode_name(void);
-/* True when the PVH command line contains word (as a substring). */
+/* True when the PVH or multiboot command line contains word (as a substring). */
 bool boot_cmdline_has(const char *word);
 /* Called by rt_start once the runtime is up; the program's verdict comes from here. */
 int main(void);
