@@ -35,6 +35,14 @@ int firmware_load(const char *path, struct firmware_image *out)
     out->rom = rom;
     out->size = f.size;
     file_free(&f);
+    void *shadow = mmap(NULL, FIRMWARE_SHADOW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (shadow == MAP_FAILED) {
+        firmware_free(out);
+        log_error("out of memory for the firmware shadow RAM");
+        return -ENOMEM;
+    }
+    out->shadow = shadow;
+    firmware_reset_shadow(out);
     return 0;
 }
 
@@ -42,16 +50,24 @@ void firmware_free(struct firmware_image *fw)
 {
     if (fw->rom)
         munmap(fw->rom, fw->size);
-    fw->rom = NULL;
+    if (fw->shadow)
+        munmap(fw->shadow, FIRMWARE_SHADOW_SIZE);
+    fw->rom = fw->shadow = NULL;
     fw->size = 0;
+}
+
+void firmware_reset_shadow(const struct firmware_image *fw)
+{
+    uint64_t alias = fw->size < FIRMWARE_ALIAS_MAX ? fw->size : FIRMWARE_ALIAS_MAX;
+    memset(fw->shadow, 0, FIRMWARE_SHADOW_SIZE);
+    memcpy(fw->shadow + FIRMWARE_SHADOW_SIZE - alias, fw->rom + fw->size - alias, alias);
 }
 
 int firmware_map(struct guest_memory *mem, const struct firmware_image *fw)
 {
-    uint64_t alias = fw->size < FIRMWARE_ALIAS_MAX ? fw->size : FIRMWARE_ALIAS_MAX;
     int rc = mem_add_region(mem, MEM_4G - fw->size, fw->size, fw->rom, true);
     if (rc == 0)
-        rc = mem_add_region(mem, MEM_HIGH_MEMORY - alias, alias, fw->rom + fw->size - alias, true);
+        rc = mem_add_region(mem, FIRMWARE_SHADOW_BASE, FIRMWARE_SHADOW_SIZE, fw->shadow, false);
     if (rc)
         log_error("cannot map the firmware image: %s", strerror(-rc));
     return rc;

@@ -9,15 +9,22 @@
 
 #define FIRMWARE_ALIAS_MAX (128ULL << 10)   /* the image's tail also appears below 1 MiB */
 
+#define FIRMWARE_SHADOW_BASE 0xc0000ULL     /* option ROM area + BIOS area, RAM on every PC */
+#define FIRMWARE_SHADOW_SIZE 0x40000ULL
+
 struct firmware_image {
     uint8_t *rom;      /* page-aligned host copy, read-only to the guest */
     size_t size;
+    uint8_t *shadow;   /* RAM at 0xc0000-0xfffff: option ROMs, and the BIOS's own shadow copy */
 };
 
 /* Reads and validates the image (a multiple of 4 KiB, at most 16 MiB). */
 int firmware_load(const char *path, struct firmware_image *out);
 void firmware_free(struct firmware_image *fw);
-/* Adds the two read-only regions: [4G - size, 4G) and the last min(size, 128K) ending at 1 MiB. */
+/* Adds the ROM, read-only at [4G - size, 4G), and the shadow RAM at [0xc0000, 1 MiB). */
 int firmware_map(struct guest_memory *mem, const struct firmware_image *fw);
+/* Power-on contents of the shadow RAM: zero, with the ROM's last 128 KiB ending at 1 MiB, as a
+ * chipset shows them before the BIOS unlocks and copies itself (PAM registers, i440FX §3.2.18). */
+void firmware_reset_shadow(const struct firmware_image *fw);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 void config_defaults(struct vm_config *c)
 {
@@ -16,6 +17,7 @@ void config_defaults(struct vm_config *c)
     c->cpus = 1;
     c->cpu.base = CPU_MODEL_HOST;
     c->serial = CONSOLE_STDIO;
+    c->shutdown_timeout = 30;
     const char *dev = getenv("VMM_KVM_DEVICE");
     c->kvm_device = (dev && *dev) ? dev : "/dev/kvm";
 }
@@ -261,18 +263,23 @@ void config_default_mac(const char *name, int index, uint8_t mac[6])
     mac[3] = (uint8_t)(h >> 16); mac[4] = (uint8_t)(h >> 8); mac[5] = (uint8_t)h;
 }
 
-int config_validate(const struct vm_config *c, char *err, size_t errlen)
+int config_validate(struct vm_config *c, char *err, size_t errlen)
 {
+    /* Nothing given: boot the PC firmware, as QEMU does. */
+    if (!c->kernel && !c->firmware) {
+        c->firmware = CONFIG_DEFAULT_FIRMWARE;
+        if (access(c->firmware, R_OK) != 0) {
+            snprintf(err, errlen, "no firmware at %s: install Debian's seabios package, or give --kernel FILE "
+                     "or --firmware FILE", c->firmware);
+            return -ENOENT;
+        }
+    }
     if ((c->initrd || c->append) && !c->kernel) {
         snprintf(err, errlen, "--initrd and --append need --kernel: name the kernel to boot");
         return -EINVAL;
     }
     if (c->kernel && c->firmware) {
         snprintf(err, errlen, "--kernel and --firmware exclude each other: boot a kernel directly or a firmware image");
-        return -EINVAL;
-    }
-    if (!c->kernel && !c->firmware) {
-        snprintf(err, errlen, "nothing to boot: give --kernel FILE or --firmware FILE (see vmm run --help)");
         return -EINVAL;
     }
     return 0;

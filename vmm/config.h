@@ -14,6 +14,7 @@
 #define CONFIG_MIN_MEMORY (16ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
 #define CONFIG_DEFAULT_MEMORY (512ULL << 20)
+#define CONFIG_DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
 
 #define CONFIG_MAX_DISKS 16
 
@@ -45,6 +46,8 @@ struct vm_config {
     enum console_mode serial;
     const char *serial_path;       /* for CONSOLE_FILE */
     bool no_reboot;
+    int shutdown_timeout;          /* seconds the guest gets after SIGTERM presses the power button */
+    const char *debugcon;          /* file for port 0x402 output, or NULL */
     bool stats;                    /* print exit statistics on exit */
     bool trace;                    /* print every VM exit */
     const char *kvm_device;        /* /dev/kvm, or $VMM_KVM_DEVICE */
@@ -66,7 +69,7 @@ int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
 int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen);
 /* A stable MAC for NIC `index` of the VM called `name`: 52:54:00 and three bytes of a hash. */
 void config_default_mac(const char *name, int index, uint8_t mac[6]);
-/* Cross-option checks (e.g. --initrd needs --kernel). */
-int config_validate(const struct vm_config *c, char *err, size_t errlen);
+/* Cross-option checks (e.g. --initrd needs --kernel); picks SeaBIOS when nothing is to boot. */
+int config_validate(struct vm_config *c, char *err, size_t errlen);
 
 #endif

@@ -40,6 +40,9 @@ static void usage(FILE *out)
         "                       10.0.2.2 reaches host loopback) or a tap device; default: no NIC\n"
         "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
         "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
+        "  --shutdown-timeout S seconds the guest gets to power off after SIGTERM presses the ACPI\n"
+        "                       power button (default 30; 0: SIGTERM stops at once)\n"
+        "  --debugcon file:PATH the firmware debug port 0x402 (SeaBIOS's log) into PATH\n"
         "\n"
         "Observing:\n"
         "  --stats              print VM exits by reason, busiest ports/MMIO, assisted instructions at exit\n"
@@ -50,7 +53,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -68,6 +71,8 @@ static const struct option run_options[] = {
     { "network", required_argument, NULL, OPT_NETWORK },
     { "serial", required_argument, NULL, OPT_SERIAL },
     { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+    { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+    { "debugcon", required_argument, NULL, OPT_DEBUGCON },
     { "stats", no_argument, NULL, OPT_STATS },
     { "trace", no_argument, NULL, OPT_TRACE },
     { "help", no_argument, NULL, OPT_HELP },
@@ -95,6 +100,23 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
         case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;
         case OPT_NO_REBOOT: c->no_reboot = true; break;
+        case OPT_SHUTDOWN_TIMEOUT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || v < 0 || v > 86400) {
+                snprintf(err, sizeof(err), "--shutdown-timeout '%s' is not a number of seconds (0-86400)", optarg);
+                rc = -1;
+            }
+            c->shutdown_timeout = (int)v;
+            break;
+        }
+        case OPT_DEBUGCON:
+            if (strncmp(optarg, "file:", 5) || !optarg[5]) {
+                snprintf(err, sizeof(err), "--debugcon '%s' is not understood: use --debugcon file:PATH", optarg);
+                rc = -1;
+            }
+            c->debugcon = optarg + 5;
+            break;
         case OPT_STATS: c->stats = true; break;
         case OPT_TRACE: c->trace = true; break;
         case OPT_HELP: usage(stdout); return 1;

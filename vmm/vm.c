@@ -4,6 +4,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,21 @@ static struct irq_line irq_line_for(struct vm *vm, unsigned gsi)
     return (struct irq_line){ irq_set, vm, gsi };
 }
 
+/* Port 0x402 (QEMU's isa-debugcon, where SeaBIOS writes its log): bytes go to --debugcon's file. */
+static void debugcon_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+    struct vm *vm = opaque;
+    (void)offset;
+    if (!is_write) {
+        memset(data, 0, len);
+        data[0] = 0xe9;   /* the value a present debug console reads back */
+        return;
+    }
+    if (vm->debugcon_fd >= 0 && write(vm->debugcon_fd, data, len) < 0) {
+        /* a full disk loses log bytes, never the guest */
+    }
+}
+
 static int register_devices(struct vm *vm)
 {
     struct machine_ops machine = { machine_event, vm };
@@ -68,6 +84,7 @@ static int register_devices(struct vm *vm)
     if (!rc) rc = bus_register(&vm->pio, PORT_A_PORT, 1, port_a_io, &vm->ports, "port-a");
     if (!rc) rc = bus_register(&vm->pio, PVPANIC_PORT, 1, pvpanic_io, &vm->ports, "pvpanic");
     if (!rc) rc = bus_register(&vm->pio, POST_PORT, 1, post_io, &vm->ports, "post");
+    if (!rc) rc = bus_register(&vm->pio, 0x402, 1, debugcon_io, vm, "debugcon");
     if (rc)
         log_error("cannot register the platform devices: %s", strerror(-rc));
     return rc;
@@ -262,7 +279,9 @@ static int machine_build(struct vm *vm)
     rc = write_acpi_tables(vm, &rsdp);
     if (rc)
         return rc;
-    /* Firmware boot needs nothing more: vCPU 0 starts at the reset vector, the others wait for SIPI. */
+    /* Firmware boot: vCPU 0 starts at the reset vector, the others wait for SIPI. */
+    if (!vm->cfg->kernel)
+        firmware_reset_shadow(&vm->fw);
     return vm->cfg->kernel ? boot_kernel(vm, rsdp) : 0;
 }
 
@@ -312,6 +331,25 @@ static void on_quit_key(void *ctx)
     vm_request_stop(ctx, STOP_QUIT);
 }
 
+static void stop_by_signal(struct vm *vm, int signo)
+{
+    pthread_mutex_lock(&vm->stop_lock);
+    if (vm->stop == STOP_NONE)
+        vm->stop_signal = signo;
+    pthread_mutex_unlock(&vm->stop_lock);
+    vm_request_stop(vm, STOP_SIGNAL);
+}
+
+static void on_shutdown_timeout(void *ctx, uint32_t events)
+{
+    struct vm *vm = ctx;
+    (void)events;
+    log_info("the guest did not power off within %d s of the power button: stopping it", vm->cfg->shutdown_timeout);
+    stop_by_signal(vm, SIGTERM);
+}
+
+/* SIGTERM asks the guest to shut down (ACPI power button), as a power supply's soft-off would;
+ * a second SIGTERM, or the timeout, stops the VM at once. SIGINT and SIGHUP stop it at once. */
 static void on_signal(void *ctx, uint32_t events)
 {
     struct vm *vm = ctx;
@@ -319,6 +357,14 @@ static void on_signal(void *ctx, uint32_t events)
     (void)events;
     if (read(vm->signal_fd, &si, sizeof(si)) != sizeof(si))
         return;
+    if (si.ssi_signo == SIGTERM && !vm->power_button_pressed && vm->cfg->shutdown_timeout > 0) {
+        vm->power_button_pressed = true;
+        acpi_pm_power_button(&vm->pm);
+        log_info("SIGTERM: pressed the ACPI power button; the guest has %d s to power off (SIGTERM again stops it now)",
+                 vm->cfg->shutdown_timeout);
+        loop_add_timer(&vm->loop, (uint64_t)vm->cfg->shutdown_timeout * 1000, 0, on_shutdown_timeout, vm);
+        return;
+    }
     pthread_mutex_lock(&vm->stop_lock);
     if (vm->stop == STOP_NONE)
         vm->stop_signal = (int)si.ssi_signo;
@@ -457,7 +503,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
-    vm->vm_fd = vm->event_fd = vm->signal_fd = -1;
+    vm->vm_fd = vm->event_fd = vm->signal_fd = vm->debugcon_fd = -1;
     vm->kvm.fd = -1;
     vm->loop.epfd = -1;
     pthread_mutex_init(&vm->stop_lock, NULL);
@@ -500,6 +546,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     }
     if (console_open(&vm->console, cfg->serial, cfg->serial_path))
         return -1;
+    if (cfg->debugcon) {
+        vm->debugcon_fd = open(cfg->debugcon, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+        if (vm->debugcon_fd < 0) {
+            log_error("cannot write the debug console log to %s: %s (choose a writable path)", cfg->debugcon, strerror(errno));
+            return -1;
+        }
+    }
     if (register_devices(vm))
         return -1;
     if (console_attach(&vm->console, &vm->com1, &vm->loop, on_quit_key, vm)) {
@@ -551,6 +604,8 @@ void vm_destroy(struct vm *vm)
         close(vm->event_fd);
     if (vm->signal_fd >= 0)
         close(vm->signal_fd);
+    if (vm->debugcon_fd >= 0)
+        close(vm->debugcon_fd);
     irq_routing_free(&vm->routing);
     mem_free(&vm->mem);
     firmware_free(&vm->fw);

@@ -82,6 +82,8 @@ struct vm {
     int stop_signal;
     atomic_bool stopping;       /* vCPU threads leave KVM_RUN when set */
     int resets;
+    bool power_button_pressed;  /* SIGTERM pressed it; the next SIGTERM stops at once */
+    int debugcon_fd;            /* port 0x402 output (SeaBIOS's debug log), -1 if not kept */
     struct timespec started;
 };
 

@@ -40,7 +40,6 @@ bad_input cpus-word "--cpus 'two' is not a vCPU count" run --kernel "$K" --cpus 
 bad_input unknown-option "unknown option '--frobnicate' (see vmm run --help)" run --kernel "$K" --frobnicate
 bad_input missing-value "option --memory needs a value" run --kernel "$K" --memory
 bad_input unknown-command "unknown command 'boot'" boot
-bad_input nothing-to-boot "nothing to boot: give --kernel FILE or --firmware FILE" run
 bad_input initrd-without-kernel "--initrd and --append need --kernel" run --firmware "$GUESTS/hello.rom" --initrd "$K"
 bad_input bad-serial "--serial 'tcp' is not understood: use stdio, file:PATH, pty or none" run --kernel "$K" --serial tcp
 bad_input bad-cpu-model "unknown CPU model 'pentium': use host or baseline" run --kernel "$K" --cpu pentium

@@ -197,8 +197,16 @@ TEST(validate_boot_sources)
     char err[256];
     config_defaults(&c);
     err[0] = 0;
-    CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);   /* nothing to boot */
-    CHECK(strstr(err, "nothing to boot") != NULL);
+    /* Nothing to boot: the default firmware, when it is installed. */
+    int rc = config_validate(&c, err, sizeof(err));
+    if (access(CONFIG_DEFAULT_FIRMWARE, R_OK) == 0) {
+        CHECK_EQ(rc, 0);
+        CHECK(c.firmware && strcmp(c.firmware, CONFIG_DEFAULT_FIRMWARE) == 0);
+    } else {
+        CHECK_EQ(rc, -ENOENT);
+        CHECK(strstr(err, "install Debian's seabios package") != NULL);
+    }
+    c.firmware = NULL;
     c.kernel = "bzImage";
     CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
     c.initrd = "initrd.img";
