@@ -92,6 +92,17 @@ static void convert_rows(struct vnc *v, unsigned y0, unsigned y1)
         display_convert_row(&v->mode, v->display->fb, 0, y, v->mode.width, v->converted + (size_t)y * v->mode.width);
 }
 
+/* libvncserver's server-side scaling (a client's SetScale) keeps copies sized for the old screen
+ * and reads the framebuffer with their geometry: such clients are dropped when the size changes. */
+static void drop_scaled_clients(rfbScreenInfoPtr s)
+{
+    rfbClientIteratorPtr it = rfbGetClientIterator(s);
+    for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+        if (cl->scaledScreen && cl->scaledScreen != s)
+            rfbCloseClient(cl);
+    rfbReleaseClientIterator(it);
+}
+
 /* Points the screen at the mode `m` (or a blank screen); resizes clients only when the size changes
  * (a page flip through the offsets moves the pointer, nothing more). */
 static int screen_follow_mode(struct vnc *v, const struct display_mode *m)
@@ -104,6 +115,7 @@ static int screen_follow_mode(struct vnc *v, const struct display_mode *m)
     char *fb = direct ? (char *)v->display->fb + m->offset : (char *)converted;
     rfbScreenInfoPtr s = v->screen;
     if (!v->configured || s->width != (int)w || s->height != (int)h) {
+        drop_scaled_clients(s);
         rfbNewFramebuffer(s, fb, (int)w, (int)h, 8, 3, 4);
         set_server_format(s);
     } else {
