@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 # Libraries come through pkg-config as they join (libfdt, libaio, zlib, libslirp, libvncserver).
-PKGS := slirp
+PKGS := slirp libvncserver zlib
 PKG_CFLAGS := $(if $(PKGS),$(shell pkg-config --cflags $(PKGS)))
 PKG_LIBS := $(if $(PKGS),$(shell pkg-config --libs $(PKGS)))
 
@@ -15,7 +15,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -DVMM_VERSION='"$(VERSION)"' $(PK
 LDLIBS := $(PKG_LIBS) -laio -lpthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c vmm/net/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c vmm/net/*.c vmm/ui/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
