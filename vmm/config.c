@@ -201,6 +201,12 @@ static int nic_option(struct nic_config *n, const char *key, const char *val, ch
             return -EINVAL;
         }
         n->mac_set = true;
+    } else if (!strcmp(key, "bootfile") && n->kind == NIC_USER) {
+        if (strlen(val) >= sizeof(n->bootfile)) {
+            snprintf(err, errlen, "--network bootfile= is longer than %zu characters", sizeof(n->bootfile) - 1);
+            return -EINVAL;
+        }
+        snprintf(n->bootfile, sizeof(n->bootfile), "%s", val);
     } else if (!strcmp(key, "hostfwd") && n->kind == NIC_USER) {
         size_t used = strlen(n->hostfwd);
         if (used + strlen(val) + 2 > sizeof(n->hostfwd)) {
@@ -210,7 +216,7 @@ static int nic_option(struct nic_config *n, const char *key, const char *val, ch
         snprintf(n->hostfwd + used, sizeof(n->hostfwd) - used, "%s%s", used ? "," : "", val);
     } else {
         snprintf(err, errlen, "--network option '%s' is unknown here: use mac=%s", key,
-                 n->kind == NIC_USER ? " or hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT" : "");
+                 n->kind == NIC_USER ? ", hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT or bootfile=URL" : "");
         return -EINVAL;
     }
     return 0;
@@ -252,6 +258,48 @@ int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen)
     return 0;
 }
 
+int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen)
+{
+    struct vnc_config *v = &c->vnc;
+    char *save = NULL;
+    char *addr = strtok_r(s, ",", &save);
+    char *colon = addr ? strrchr(addr, ':') : NULL;
+    char *end = NULL;
+    long display = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || end == colon + 1 || *end || display < 0 || display > 59635 ||
+        (size_t)(colon - addr) >= sizeof(v->listen)) {
+        snprintf(err, errlen, "--vnc '%s' is not understood: write [ADDRESS]:DISPLAY, e.g. :0 or 127.0.0.1:1", addr ? addr : "");
+        return -EINVAL;
+    }
+    snprintf(v->listen, sizeof(v->listen), "%.*s", (int)(colon - addr), addr);
+    if (!v->listen[0])
+        snprintf(v->listen, sizeof(v->listen), "127.0.0.1");
+    v->display = (int)display;
+    v->enabled = true;
+    for (char *item = strtok_r(NULL, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(item, "password=", 9) && item[9]) {
+            v->password = item + 9;
+        } else {
+            snprintf(err, errlen, "--vnc option '%s' is unknown: use password=SECRET", item);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen)
+{
+    if (!strcmp(s, "cdrom") || !strcmp(s, "d"))
+        c->boot = BOOT_CDROM;
+    else if (!strcmp(s, "disk") || !strcmp(s, "hd") || !strcmp(s, "c"))
+        c->boot = BOOT_DISK;
+    else {
+        snprintf(err, errlen, "--boot '%s' is not understood: use cdrom or disk", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 void config_default_mac(const char *name, int index, uint8_t mac[6])
 {
     /* FNV-1a over the name and the NIC index: the same VM gets the same MACs every run. */
@@ -276,6 +324,10 @@ int config_validate(struct vm_config *c, char *err, size_t errlen)
     }
     if ((c->initrd || c->append) && !c->kernel) {
         snprintf(err, errlen, "--initrd and --append need --kernel: name the kernel to boot");
+        return -EINVAL;
+    }
+    if (c->kernel && (c->cdrom || c->boot != BOOT_DEFAULT)) {
+        snprintf(err, errlen, "--cdrom and --boot need the firmware, not --kernel: drop --kernel to boot through SeaBIOS");
         return -EINVAL;
     }
     if (c->kernel && c->firmware) {

@@ -33,8 +33,18 @@ struct nic_config {
     enum nic_kind kind;
     const char *tap;               /* interface name for NIC_TAP */
     char hostfwd[512];             /* comma-separated hostfwd rules for NIC_USER */
+    char bootfile[256];            /* DHCP boot file name for NIC_USER (e.g. an iPXE script URL) */
     uint8_t mac[6];
     bool mac_set;                  /* else derived from the VM name at validation */
+};
+
+enum boot_device { BOOT_DEFAULT, BOOT_CDROM, BOOT_DISK };
+
+struct vnc_config {
+    bool enabled;
+    char listen[64];               /* default 127.0.0.1 */
+    int display;                   /* port 5900 + display */
+    const char *password;
 };
 
 struct vm_config {
@@ -55,6 +65,9 @@ struct vm_config {
     int ndisks;
     struct nic_config nics[CONFIG_MAX_NICS];
     int nnics;
+    const char *cdrom;             /* ISO for the virtio-scsi CD-ROM */
+    enum boot_device boot;
+    struct vnc_config vnc;
 };
 
 void config_defaults(struct vm_config *c);
@@ -65,10 +78,14 @@ int config_parse_cpus(struct vm_config *c, const char *s, char *err, size_t errl
 int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* --disk FILE[,readonly=on|off][,format=raw][,cache=none|writeback][,serial=ID] (also file=FILE). */
 int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
-/* --network user[,hostfwd=tcp:ADDR:PORT-:GPORT]...[,mac=M] | tap=NAME[,mac=M] | none */
+/* --network user[,hostfwd=tcp:ADDR:PORT-:GPORT]...[,bootfile=URL][,mac=M] | tap=NAME[,mac=M] | none */
 int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen);
 /* A stable MAC for NIC `index` of the VM called `name`: 52:54:00 and three bytes of a hash. */
 void config_default_mac(const char *name, int index, uint8_t mac[6]);
+/* --vnc [ADDR]:DISPLAY[,password=P] */
+int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen);
+/* --boot cdrom|disk (also QEMU's d|c and virt-install's hd) */
+int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* Cross-option checks (e.g. --initrd needs --kernel); picks SeaBIOS when nothing is to boot. */
 int config_validate(struct vm_config *c, char *err, size_t errlen);
 

@@ -136,6 +136,21 @@ int kvm_set_user_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, v
     IOCTL_OR_FAIL(vm_fd, KVM_SET_USER_MEMORY_REGION, &r, "KVM_SET_USER_MEMORY_REGION");
 }
 
+int kvm_set_user_memory_logged(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
+{
+    struct kvm_userspace_memory_region r = {
+        .slot = slot, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = gpa,
+        .memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)hva,
+    };
+    IOCTL_OR_FAIL(vm_fd, KVM_SET_USER_MEMORY_REGION, &r, "KVM_SET_USER_MEMORY_REGION (framebuffer)");
+}
+
+int kvm_get_dirty_log(int vm_fd, uint32_t slot, void *bitmap)
+{
+    struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+    IOCTL_OR_FAIL(vm_fd, KVM_GET_DIRTY_LOG, &log, "KVM_GET_DIRTY_LOG");
+}
+
 int kvm_create_irqchip(int vm_fd) { IOCTL_OR_FAIL(vm_fd, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP"); }
 
 /* api.rst §4.73 KVM_CREATE_PIT2; speaker port 0x61 is left to userspace. */

@@ -25,6 +25,10 @@ int kvm_create_pit(int vm_fd);
 int kvm_set_tss_addr(int vm_fd, uint64_t addr);
 int kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
 int kvm_irq_line(int vm_fd, uint32_t gsi, int level);
+/* api.rst §4.8 KVM_GET_DIRTY_LOG: one bit per page of `slot`, cleared as it is read. */
+int kvm_get_dirty_log(int vm_fd, uint32_t slot, void *bitmap);
+/* Like kvm_set_user_memory, with KVM_MEM_LOG_DIRTY_PAGES (a framebuffer). */
+int kvm_set_user_memory_logged(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva);
 int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *r);
 
 /* api.rst §4.59 KVM_IOEVENTFD: a guest write of `len` bytes at `addr` signals `efd` in the kernel. */

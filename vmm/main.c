@@ -34,10 +34,15 @@ static void usage(FILE *out)
         "Devices:\n"
         "  --disk FILE[,readonly=on][,format=raw][,cache=none|writeback][,serial=ID]\n"
         "                       a virtio-blk disk (repeatable; default cache=writeback)\n"
-        "  --network user[,hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT][,mac=M]\n"
+        "  --network user[,hostfwd=tcp:127.0.0.1:PORT-:GUESTPORT][,bootfile=URL][,mac=M]\n"
         "  --network tap=NAME[,mac=M] | none\n"
         "                       a virtio-net NIC (repeatable): user-mode NAT (10.0.2.0/24, gateway\n"
         "                       10.0.2.2 reaches host loopback) or a tap device; default: no NIC\n"
+        "  --cdrom ISO          a CD-ROM drive (virtio-scsi) holding ISO; SeaBIOS boots it\n"
+        "  --boot cdrom|disk    firmware boot order (default: cdrom first when there is one)\n"
+        "  --vnc [ADDR]:N[,password=P]\n"
+        "                       a display (bochs-display) served over VNC on port 5900+N, address\n"
+        "                       default 127.0.0.1; keyboard and mouse through PS/2\n"
         "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
         "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
         "  --shutdown-timeout S seconds the guest gets to power off after SIGTERM presses the ACPI\n"
@@ -53,7 +58,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -69,6 +74,9 @@ static const struct option run_options[] = {
     { "name", required_argument, NULL, OPT_NAME },
     { "disk", required_argument, NULL, OPT_DISK },
     { "network", required_argument, NULL, OPT_NETWORK },
+    { "cdrom", required_argument, NULL, OPT_CDROM },
+    { "boot", required_argument, NULL, OPT_BOOT },
+    { "vnc", required_argument, NULL, OPT_VNC },
     { "serial", required_argument, NULL, OPT_SERIAL },
     { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
     { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
@@ -98,6 +106,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_NAME: c->name = optarg; break;
         case OPT_DISK: rc = config_parse_disk(c, optarg, err, sizeof(err)); break;
         case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
+        case OPT_CDROM: c->cdrom = optarg; break;
+        case OPT_BOOT: rc = config_parse_boot(c, optarg, err, sizeof(err)); break;
+        case OPT_VNC: rc = config_parse_vnc(c, optarg, err, sizeof(err)); break;
         case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;
         case OPT_NO_REBOOT: c->no_reboot = true; break;
         case OPT_SHUTDOWN_TIMEOUT: {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
+#include "arch/x86/acpi_loader.h"
 #include "arch/x86/boot_state.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
@@ -79,7 +80,14 @@ static int register_devices(struct vm *vm)
     serial_init(&vm->com1, irq_line_for(vm, COM1_IRQ), console_backend(&vm->console));
     acpi_pm_init(&vm->pm, irq_line_for(vm, ACPI_SCI_IRQ), machine);
     platform_ports_init(&vm->ports, machine);
+    rtc_init(&vm->rtc, irq_line_for(vm, RTC_IRQ));
+    rtc_set_memory(&vm->rtc, vm->cfg->memory);
+    rtc_set_cpus(&vm->rtc, (unsigned)vm->cfg->cpus);
+    i8042_init(&vm->i8042, irq_line_for(vm, I8042_KBD_IRQ), irq_line_for(vm, I8042_AUX_IRQ), machine);
     int rc = bus_register(&vm->pio, COM1_PORT, 8, serial_io, &vm->com1, "serial");
+    if (!rc) rc = bus_register(&vm->pio, RTC_INDEX_PORT, RTC_PORT_COUNT, rtc_io, &vm->rtc, "rtc");
+    if (!rc) rc = bus_register(&vm->pio, I8042_DATA_PORT, 1, i8042_data_io, &vm->i8042, "i8042-data");
+    if (!rc) rc = bus_register(&vm->pio, I8042_CMD_PORT, 1, i8042_cmd_io, &vm->i8042, "i8042-command");
     if (!rc) rc = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, &vm->pm, "acpi-pm");
     if (!rc) rc = bus_register(&vm->pio, PORT_A_PORT, 1, port_a_io, &vm->ports, "port-a");
     if (!rc) rc = bus_register(&vm->pio, PVPANIC_PORT, 1, pvpanic_io, &vm->ports, "pvpanic");
@@ -99,13 +107,68 @@ static uint64_t pci_mmio64_base(const struct vm *vm)
 }
 #define PCI_MMIO64_SIZE (32ULL << 30)
 
+static void acpi_config_for(const struct vm *vm, struct acpi_config *ac)
+{
+    acpi_config_default(ac, vm->cfg->cpus);
+    ac->pci_mmio64_base = pci_mmio64_base(vm);
+    ac->pci_mmio64_size = PCI_MMIO64_SIZE;
+}
+
+/* SeaBIOS's "bootorder" file: OpenFirmware paths of the CD (virtio-scsi target 0 LUN 0) and the
+ * virtio-blk disks, CD first unless --boot disk (SeaBIOS docs "Runtime_config", bootorder). */
+static int add_bootorder(struct vm *vm)
+{
+    char paths[CONFIG_MAX_DISKS + 1][64];
+    const char *list[CONFIG_MAX_DISKS + 1];
+    int n = 0;
+    bool cd_first = vm->cfg->boot != BOOT_DISK;
+    if (vm->cdrom && cd_first)
+        snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/channel@0/disk@0,0", vm->cdrom->vp.pci.slot);
+    for (int i = 0; i < vm->cfg->ndisks; i++)
+        snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/disk@0,0", vm->blk[i]->vp.pci.slot);
+    if (vm->cdrom && !cd_first)
+        snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/channel@0/disk@0,0", vm->cdrom->vp.pci.slot);
+    for (int i = 0; i < n; i++)
+        list[i] = paths[i];
+    return n ? fw_cfg_add_bootorder(&vm->fw_cfg, list, n) : 0;
+}
+
+/* fw_cfg (QEMU docs/specs/fw_cfg.rst): the items and files SeaBIOS reads to set up the machine. */
+static int build_fw_cfg(struct vm *vm)
+{
+    struct e820_map e820;
+    struct acpi_config ac;
+    e820_build(&e820, &vm->mem);
+    acpi_config_for(vm, &ac);
+    int rc = fw_cfg_init(&vm->fw_cfg, &vm->mem);
+    if (rc == 0) {
+        vm->fw_cfg_ready = true;
+        rc = fw_cfg_add_i16(&vm->fw_cfg, FW_CFG_NB_CPUS, (uint16_t)vm->cfg->cpus);
+    }
+    if (rc == 0) rc = fw_cfg_add_i16(&vm->fw_cfg, FW_CFG_MAX_CPUS, (uint16_t)vm->cfg->cpus);
+    if (rc == 0) rc = fw_cfg_add_e820(&vm->fw_cfg, &e820);
+    if (rc == 0) rc = acpi_loader_add_to_fw_cfg(&vm->fw_cfg, &ac);
+    if (rc >= 0) rc = add_bootorder(vm);
+    if (rc >= 0) rc = bus_register(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, fw_cfg_io, &vm->fw_cfg, "fw_cfg");
+    if (rc < 0)
+        log_error("cannot set up fw_cfg: %s", strerror(-rc));
+    return rc < 0 ? rc : 0;
+}
+
+static void destroy_fw_cfg(struct vm *vm)
+{
+    if (!vm->fw_cfg_ready)
+        return;
+    bus_unregister(&vm->pio, FW_CFG_PORT_BASE);
+    fw_cfg_destroy(&vm->fw_cfg);
+    vm->fw_cfg_ready = false;
+}
+
 static int write_acpi_tables(struct vm *vm, uint64_t *rsdp)
 {
     struct acpi_config ac;
     struct acpi_tables t;
-    acpi_config_default(&ac, vm->cfg->cpus);
-    ac.pci_mmio64_base = pci_mmio64_base(vm);
-    ac.pci_mmio64_size = PCI_MMIO64_SIZE;
+    acpi_config_for(vm, &ac);
     ac.max_len = LAYOUT_ACPI_SIZE;
     int rc = acpi_build(&ac, LAYOUT_ACPI, &t);
     if (rc) {
@@ -173,6 +236,54 @@ static struct irq_line pci_intx_line(void *ctx, unsigned gsi)
     return irq_line_for(ctx, gsi);
 }
 
+#define DISPLAY_MEMSLOT 16   /* after the RAM/ROM slots (vmm/memory.h MEM_MAX_REGIONS) */
+
+/* The framebuffer BAR as a KVM memslot with dirty logging (api.rst §4.35, §4.8). */
+static int fb_map(void *ctx, uint64_t gpa, void *hva, uint64_t size)
+{
+    struct vm *vm = ctx;
+    return kvm_set_user_memory_logged(vm->vm_fd, DISPLAY_MEMSLOT, gpa, size, hva);
+}
+
+static void fb_unmap(void *ctx, uint64_t gpa)
+{
+    struct vm *vm = ctx;
+    (void)gpa;
+    kvm_set_user_memory(vm->vm_fd, DISPLAY_MEMSLOT, 0, 0, NULL, false);
+}
+
+static int fb_dirty_log(void *ctx, uint64_t *bitmap)
+{
+    struct vm *vm = ctx;
+    return kvm_get_dirty_log(vm->vm_fd, DISPLAY_MEMSLOT, bitmap);
+}
+
+static int attach_display(struct vm *vm)
+{
+    struct display_fb_ops ops = { fb_map, fb_unmap, fb_dirty_log, vm };
+    int rc = display_init(&vm->display, &ops);
+    if (rc == 0)
+        vm->display_ready = true;
+    if (rc == 0 && vm->vga_rom.data)
+        rc = pci_device_set_rom(&vm->display.pci, vm->vga_rom.data, vm->vga_rom.size);
+    if (rc == 0)
+        rc = pci_bus_add(&vm->pci, &vm->display.pci, -1);
+    if (rc)
+        log_error("cannot attach the display: %s", strerror(-rc));
+    return rc;
+}
+
+static int attach_cdrom(struct vm *vm, const struct virtio_host *host)
+{
+    vm->cdrom = calloc(1, sizeof(*vm->cdrom));
+    int rc = vm->cdrom ? virtio_scsi_init(vm->cdrom, &vm->cdrom_disk, "VMMCD0001", host) : -ENOMEM;
+    if (rc == 0)
+        rc = pci_bus_add(&vm->pci, &vm->cdrom->vp.pci, -1);
+    if (rc)
+        log_error("cannot attach the CD-ROM %s: %s", vm->cfg->cdrom, strerror(-rc));
+    return rc;
+}
+
 /* PCI bus 0 with its devices, placed and mapped before the guest starts. */
 static int build_pci(struct vm *vm)
 {
@@ -195,6 +306,11 @@ static int build_pci(struct vm *vm)
         .ioeventfd = vm_ioeventfd, .msi = msi_host_ops(&vm->msi), .ctx = vm,
         .loop = &vm->loop, .mem = &vm->mem,
     };
+    /* Slot order: display, CD-ROM, disks, NICs (what SeaBIOS scans and numbers in this order). */
+    if (vm->cfg->vnc.enabled && (rc = attach_display(vm)))
+        return rc;
+    if (vm->cdrom_open && (rc = attach_cdrom(vm, &host)))
+        return rc;
     for (int i = 0; i < vm->cfg->ndisks; i++) {
         vm->blk[i] = calloc(1, sizeof(*vm->blk[i]));
         rc = vm->blk[i] ? virtio_blk_init(vm->blk[i], &vm->disks[i], vm->cfg->disks[i].serial, &host) : -ENOMEM;
@@ -208,6 +324,8 @@ static int build_pci(struct vm *vm)
     for (int i = 0; i < vm->cfg->nnics; i++) {
         vm->nics[i] = calloc(1, sizeof(*vm->nics[i]));
         rc = vm->nics[i] ? virtio_net_init(vm->nics[i], vm->netdevs[i], vm->cfg->nics[i].mac, &host) : -ENOMEM;
+        if (rc == 0 && vm->nic_rom.data)  /* iPXE, for SeaBIOS to run as the NIC's option ROM */
+            rc = pci_device_set_rom(&vm->nics[i]->vp.pci, vm->nic_rom.data, vm->nic_rom.size);
         if (rc == 0)
             rc = pci_bus_add(&vm->pci, &vm->nics[i]->vp.pci, -1);
         if (rc) {
@@ -241,6 +359,17 @@ static void destroy_pci(struct vm *vm)
         free(vm->nics[i]);
         vm->nics[i] = NULL;
     }
+    if (vm->cdrom) {
+        while (vm->cdrom_disk.inflight > 0)
+            block_reap(&vm->cdrom_disk);
+        virtio_scsi_destroy(vm->cdrom);
+        free(vm->cdrom);
+        vm->cdrom = NULL;
+    }
+    if (vm->display_ready) {
+        display_destroy(&vm->display);
+        vm->display_ready = false;
+    }
     msi_host_destroy(&vm->msi);
     vm->pci_ready = false;
 }
@@ -259,6 +388,7 @@ static int machine_build(struct vm *vm)
     if (!rc) rc = irq_routing_pc_defaults(&vm->routing);
     if (!rc) rc = irq_routing_commit(&vm->routing, vm->vm_fd);
     if (!rc) rc = build_pci(vm);
+    if (!rc) rc = build_fw_cfg(vm);
     if (rc)
         return rc;
     vm->vcpus = calloc((size_t)vm->cfg->cpus, sizeof(*vm->vcpus));
@@ -298,6 +428,7 @@ static void machine_stop(struct vm *vm)
 
 static void machine_destroy(struct vm *vm)
 {
+    destroy_fw_cfg(vm);
     destroy_pci(vm);
     if (vm->vcpus) {
         for (int i = 0; i < vm->cfg->cpus; i++)
@@ -411,6 +542,8 @@ static void devices_reset(struct vm *vm)
     acpi_pm_destroy(&vm->pm);
     acpi_pm_init(&vm->pm, sci, machine);
     platform_ports_init(&vm->ports, machine);
+    rtc_reset(&vm->rtc);
+    i8042_reset(&vm->i8042);
 }
 
 /* Reset = a fresh KVM machine over the same RAM (RAM survives a reset, as on a PC). */
@@ -482,6 +615,30 @@ static int open_disks(struct vm *vm)
     return 0;
 }
 
+/* The CD image (read-only) and the option ROMs SeaBIOS runs: the display's VGA BIOS, iPXE for NICs. */
+#define VGA_ROM_PATH "/usr/share/seabios/vgabios-bochs-display.bin"
+#define NIC_ROM_PATH "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+
+static int open_cdrom_and_roms(struct vm *vm)
+{
+    if (vm->cfg->cdrom) {
+        struct block_options o = { .path = vm->cfg->cdrom, .readonly = true, .cache = BLK_CACHE_WRITEBACK };
+        char err[512];
+        if (block_open(&vm->cdrom_disk, &o, &vm->loop, err, sizeof(err))) {
+            log_error("%s", err);
+            return -1;
+        }
+        vm->cdrom_open = true;
+    }
+    if (vm->cfg->kernel)
+        return 0;   /* option ROMs are for the firmware */
+    if (vm->cfg->vnc.enabled && access(VGA_ROM_PATH, R_OK) == 0 && file_read_all(VGA_ROM_PATH, "VGA BIOS", &vm->vga_rom))
+        return -1;
+    if (vm->cfg->nnics && access(NIC_ROM_PATH, R_OK) == 0 && file_read_all(NIC_ROM_PATH, "iPXE ROM", &vm->nic_rom))
+        return -1;
+    return 0;
+}
+
 /* Network backends (slirp, tap) are opened once and outlive resets. */
 static int open_networks(struct vm *vm)
 {
@@ -490,11 +647,47 @@ static int open_networks(struct vm *vm)
         char err[512] = "";
         int rc = n->kind == NIC_TAP ? net_tap_open(&vm->netdevs[i], &vm->loop, n->tap, err, sizeof(err))
                                     : net_slirp_open(&vm->netdevs[i], &vm->loop, n->hostfwd[0] ? n->hostfwd : NULL,
+                                                     n->bootfile[0] ? n->bootfile : NULL,
                                                      err, sizeof(err));
         if (rc) {
             log_error("%s", err[0] ? err : "cannot open the network backend");
             return -1;
         }
+    }
+    return 0;
+}
+
+/* VNC input: keys to the PS/2 keyboard; the absolute pointer becomes relative PS/2 mouse motion. */
+static void vnc_key(void *ctx, int code, bool down)
+{
+    struct vm *vm = ctx;
+    i8042_key_event(&vm->i8042, (uint32_t)code, down);
+}
+
+static void vnc_pointer(void *ctx, int x, int y, int rfb_buttons)
+{
+    struct vm *vm = ctx;
+    unsigned buttons = ((rfb_buttons & 1) ? PS2_BUTTON_LEFT : 0) | ((rfb_buttons & 2) ? PS2_BUTTON_MIDDLE : 0) |
+                       ((rfb_buttons & 4) ? PS2_BUTTON_RIGHT : 0);
+    int dz = (rfb_buttons & 8) ? -1 : (rfb_buttons & 16) ? 1 : 0;
+    i8042_mouse_event(&vm->i8042, x - vm->vnc_last_x, y - vm->vnc_last_y, dz, buttons);
+    vm->vnc_last_x = x;
+    vm->vnc_last_y = y;
+}
+
+static int start_vnc(struct vm *vm)
+{
+    if (!vm->cfg->vnc.enabled)
+        return 0;
+    struct vnc_options o = {
+        .listen = vm->cfg->vnc.listen, .display = vm->cfg->vnc.display,
+        .password = vm->cfg->vnc.password, .name = vm->cfg->name,
+    };
+    struct vnc_input in = { vnc_key, vnc_pointer, vm };
+    char err[512] = "";
+    if (vnc_start(&vm->vnc, &o, &vm->display, &in, &vm->loop, err, sizeof(err))) {
+        log_error("%s", err[0] ? err : "cannot start the VNC server");
+        return -1;
     }
     return 0;
 }
@@ -520,7 +713,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (cfg->firmware && firmware_load(cfg->firmware, &vm->fw))
         return -1;
-    if (open_disks(vm) || open_networks(vm))
+    if (open_disks(vm) || open_networks(vm) || open_cdrom_and_roms(vm))
         return -1;
     if (kvm_open(&vm->kvm, cfg->kvm_device))
         return -1;
@@ -559,7 +752,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         log_error("cannot watch the console input");
         return -1;
     }
-    return machine_build(vm) ? -1 : 0;
+    if (machine_build(vm))
+        return -1;
+    return start_vnc(vm);
 }
 
 int vm_run(struct vm *vm)
@@ -592,6 +787,9 @@ int vm_run(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
     machine_stop(vm);
+    if (vm->vnc)
+        vnc_stop(vm->vnc);
+    vm->vnc = NULL;
     machine_destroy(vm);
     console_close(&vm->console);
     for (int i = 0; i < vm->cfg->ndisks; i++)
@@ -599,6 +797,10 @@ void vm_destroy(struct vm *vm)
     for (int i = 0; i < vm->cfg->nnics; i++)
         if (vm->netdevs[i])
             net_close(vm->netdevs[i]);
+    if (vm->cdrom_open)
+        block_close(&vm->cdrom_disk);
+    file_free(&vm->vga_rom);
+    file_free(&vm->nic_rom);
     loop_destroy(&vm->loop);
     if (vm->event_fd >= 0)
         close(vm->event_fd);

@@ -9,6 +9,12 @@
 
 #include "arch/x86/irq_routing.h"
 #include "devices/acpi_pm.h"
+#include "devices/display.h"
+#include "devices/fw_cfg.h"
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/virtio/scsi.h"
+#include "vmm/ui/vnc.h"
 #include "devices/pci.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
@@ -63,13 +69,25 @@ struct vm {
     /* PCI and its devices belong to the machine: rebuilt on reset; backends persist. */
     struct pci_bus pci;
     bool pci_ready;
+    struct fw_cfg fw_cfg;       /* what SeaBIOS reads: e820, CPUs, ACPI tables, boot order */
+    bool fw_cfg_ready;
     struct msi_host msi;
     struct block_backend disks[CONFIG_MAX_DISKS];
     struct virtio_blk *blk[CONFIG_MAX_DISKS];
     struct net_backend *netdevs[CONFIG_MAX_NICS];   /* opened once, outlive resets */
     struct virtio_net *nics[CONFIG_MAX_NICS];
+    struct block_backend cdrom_disk;                /* opened once */
+    bool cdrom_open;
+    struct virtio_scsi *cdrom;
+    struct display display;                         /* re-initialised in place on reset */
+    bool display_ready;
+    struct vnc *vnc;                                /* outlives resets; points at `display` */
+    int vnc_last_x, vnc_last_y;
+    struct file_data vga_rom, nic_rom;              /* option ROMs for SeaBIOS (PCI ROM BARs) */
 
     struct serial com1;
+    struct rtc rtc;
+    struct i8042 i8042;
     struct acpi_pm pm;
     struct platform_ports ports;
     struct console console;

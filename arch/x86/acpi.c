@@ -368,12 +368,38 @@ static void dsdt_legacy_device(struct aml *a, const char *name, const char *eisa
     aml_end(a);
 }
 
-/* \_SB.PCI0.ISA: a generic container (PNP0A05) for the ISA devices, holding COM1. */
+/* The PS/2 controller's keyboard (PNP0303: ports 0x60 and 0x64, IRQ 1) and mouse (PNP0F13, IRQ 12).
+ * SeaBIOS and Linux look for these before they touch the i8042. */
+static void dsdt_ps2(struct aml *a)
+{
+    aml_device_begin(a, "KBD");
+    aml_name_eisaid(a, "_HID", "PNP0303");
+    aml_name_integer(a, "_STA", 0x0f);
+    aml_name(a, "_CRS");
+    aml_resource_begin(a);
+    aml_res_io(a, 0x60, 0x60, 1, 1);
+    aml_res_io(a, 0x64, 0x64, 1, 1);
+    aml_res_irq_noflags(a, 1u << 1);
+    aml_resource_end(a);
+    aml_end(a);
+    aml_device_begin(a, "MOU");
+    aml_name_eisaid(a, "_HID", "PNP0F13");
+    aml_name_integer(a, "_STA", 0x0f);
+    aml_name(a, "_CRS");
+    aml_resource_begin(a);
+    aml_res_irq_noflags(a, 1u << 12);
+    aml_resource_end(a);
+    aml_end(a);
+}
+
+/* \_SB.PCI0.ISA: a generic container (PNP0A05) for the ISA devices: COM1, the RTC, PS/2. */
 static void dsdt_isa(struct aml *a, const struct acpi_config *c)
 {
     aml_device_begin(a, "ISA");
     aml_name_eisaid(a, "_HID", "PNP0A05");
     dsdt_legacy_device(a, "COM1", "PNP0501", NULL, c->com1_port, 8, (uint16_t)(1u << c->com1_irq));
+    dsdt_legacy_device(a, "RTC", "PNP0B00", NULL, 0x70, 2, 1u << 8);
+    dsdt_ps2(a);
     aml_end(a);
 }
 

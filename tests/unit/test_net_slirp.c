@@ -53,7 +53,7 @@ static int sink_open(struct sink *s, const char *hostfwd, char *err, size_t errl
     int rc = loop_init(&s->loop);
     if (rc)
         return rc;
-    rc = net_slirp_open(&s->be, &s->loop, hostfwd, err, errlen);
+    rc = net_slirp_open(&s->be, &s->loop, hostfwd, NULL, err, errlen);
     if (rc)
         return rc;
     struct net_receiver rx = { sink_receive, sink_batch, s };

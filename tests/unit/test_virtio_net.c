@@ -815,7 +815,7 @@ TEST(slirp_answers_arp_for_gateway)
     char err[256];
     struct rig r;
     CHECK_EQ(rig_init(&r), 0);
-    CHECK_EQ(net_slirp_open(&be, &r.loop, NULL, err, sizeof(err)), 0);
+    CHECK_EQ(net_slirp_open(&be, &r.loop, NULL, NULL, err, sizeof(err)), 0);
     CHECK_EQ(rig_attach(&r, be), 0);
     CHECK(!be->vnet_hdr);
     CHECK_EQ(device_features(&r) & (1ULL << VIRTIO_NET_F_CSUM), 0);
@@ -845,7 +845,7 @@ TEST(slirp_offers_dhcp_lease)
     char err[256];
     struct rig r;
     CHECK_EQ(rig_init(&r), 0);
-    CHECK_EQ(net_slirp_open(&be, &r.loop, NULL, err, sizeof(err)), 0);
+    CHECK_EQ(net_slirp_open(&be, &r.loop, NULL, NULL, err, sizeof(err)), 0);
     CHECK_EQ(rig_attach(&r, be), 0);
     CHECK_EQ(rig_start(&r, MRG), 0);
     uint64_t buf = rig_post_rx(&r, 2048);

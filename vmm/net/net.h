@@ -100,9 +100,10 @@ static inline void net_close(struct net_backend *be)
  * also reaches the host's loopback services), DNS 10.0.2.3, DHCP from 10.0.2.15. `hostfwd_list`
  * (NULL or "") is a comma-separated list of "tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT";
  * HOSTADDR must be a loopback address (default 127.0.0.1), GUESTADDR defaults to 10.0.2.15.
+ * `bootfile` (NULL: none) is what DHCP offers as the boot file name (iPXE fetches it).
  * On failure returns -errno and writes a one-line message into err. */
-int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char *hostfwd_list, char *err,
-                   size_t errlen);
+int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char *hostfwd_list,
+                   const char *bootfile, char *err, size_t errlen);
 
 /* Linux tap `ifname` through /dev/net/tun (created if missing and we may), with a vnet header and
  * checksum/TSO offloads when the kernel has them. */

@@ -64,6 +64,7 @@ struct slirp_backend {
     uint8_t *tx_buf;            /* a guest frame gathered for slirp_input */
     unsigned guest_errors;
     bool delivered;             /* frames went to the receiver since the last batch_done */
+    char bootfile[256];         /* DHCP boot file name (option 67), e.g. an iPXE script URL */
 };
 
 static int64_t now_ns(void)
@@ -484,6 +485,7 @@ static Slirp *new_slirp(struct slirp_backend *s)
         .vnameserver = ip4("10.0.2.3"),
         .vnameserver6 = ip6("fec0::3"),
         .disable_host_loopback = false,     /* 10.0.2.2 reaches the host's own loopback */
+        .bootfile = s->bootfile[0] ? s->bootfile : NULL,
     };
     return slirp_new(&cfg, &slirp_callbacks, s);
 }
@@ -597,8 +599,8 @@ static int setup(struct slirp_backend *s, struct event_loop *loop, const char *h
     return 0;
 }
 
-int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char *hostfwd_list, char *err,
-                   size_t errlen)
+int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char *hostfwd_list,
+                   const char *bootfile, char *err, size_t errlen)
 {
     struct slirp_backend *s = calloc(1, sizeof(*s));
     *out = NULL;
@@ -608,6 +610,12 @@ int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char
     }
     s->be.ops = &slirp_ops;
     s->be.loop = loop;
+    if (bootfile && strlen(bootfile) >= sizeof(s->bootfile)) {
+        snprintf(err, errlen, "user network: bootfile= is longer than %zu characters", sizeof(s->bootfile) - 1);
+        free(s);
+        return -EINVAL;
+    }
+    snprintf(s->bootfile, sizeof(s->bootfile), "%s", bootfile ? bootfile : "");
     s->epfd = s->timerfd = -1;
     int rc = setup(s, loop, hostfwd_list, err, errlen);
     if (rc < 0) {
