@@ -93,7 +93,13 @@ multiboot_entry:
     movl %ebx, multiboot_info_saved
 1:  xorl %ebx, %ebx
     jmp entry32
+/*
+ * syslinux's mboot.c32 takes an ELF with machine x86-64 as ELF and jumps to e_entry (here) with
+ * the multiboot registers, not to the header's entry_addr; the PVH entry leaves EAX undefined.
+ */
 pvh_entry:
+    cmpl $MULTIBOOT_LOADER_MAGIC, %eax
+    je multiboot_entry
 #ifdef EARLY_MARK
     movw $0x3f8, %dx
     movb $'B', %al
