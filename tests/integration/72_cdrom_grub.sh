@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# GRUB from a CD-ROM under SeaBIOS, seen on serial and over VNC: the menu on serial and in a
+# stock client's screenshot (OCR), keys from the test's RFB client move the highlight and choose
+# entries (the second entry echoes on serial, the first boots the hello guest with multiboot,
+# which powers off: vmm exits 0). Then the El Torito-only ISO boots to the menu, and the hybrid
+# ISO boots as a read-only virtio-blk disk.
+set -u
+. tests/lib.sh
+. tests/media/testlib.sh
+need_kvm grub.cdrom || exit 0
+media_ready grub.cdrom grub.iso grub-noboot-mbr.iso || exit 0
+
+out=$WORK/72.out
+display=$(free_display)
+vmm_start $((SEABIOS_WAIT + 120)) "$out" --memory 128M --cdrom build/media/grub.iso --vnc ":$display"
+if ! wait_for_vmm "$out" "vmm test: hello guest" "$SEABIOS_WAIT"; then
+    fail grub.cdrom.menu-serial "no GRUB menu on serial within ${SEABIOS_WAIT}s: $(tail_of "$out")"
+    vmm_kill
+else
+    pass grub.cdrom.menu-serial
+
+    # A stock client's screenshot, checked by what it shows.
+    if need_tool grub.cdrom.vnc-stock-screenshot tesseract tesseract-ocr &&
+        need_tool grub.cdrom.vnc-stock-screenshot gvnccapture gvncviewer; then
+        if ! stock_capture "$display" "$WORK/72.stock.png"; then
+            fail grub.cdrom.vnc-stock-screenshot "gvnccapture got no picture: $(tail -n 2 "$WORK/gvnccapture.log" | tr '\n' '|')"
+        elif ocr_has "$WORK/72.stock.png" "GNU GRUB" "hello guest"; then
+            pass grub.cdrom.vnc-stock-screenshot
+        else
+            fail grub.cdrom.vnc-stock-screenshot "OCR found no 'GNU GRUB'/'hello guest': $(ocr_text "$WORK/72.stock.png" | tr '\n' '|' | head -c 200)"
+        fi
+    fi
+
+    # Down moves the highlight (the screen changes), Return runs the second entry (serial says so).
+    "${VNCCLIENT[@]}" ":$display" info capture "$WORK/72.a.png" key Down sleep 1 capture "$WORK/72.b.png" \
+        key Return >"$WORK/72.vnc" 2>&1
+    sed 's/^/# /' "$WORK/72.vnc"
+    if grep -qE 'pixels differ' "$WORK/72.vnc" && ! grep -q ': 0 pixels differ' "$WORK/72.vnc"; then
+        pass grub.cdrom.vnc-key-moves-highlight
+    else
+        fail grub.cdrom.vnc-key-moves-highlight "screen unchanged after Down: $(tr '\n' '|' <"$WORK/72.vnc")"
+    fi
+    if wait_for_vmm "$out" "vmm test: second entry chosen" 20; then
+        pass grub.cdrom.vnc-key-chooses-entry
+    else
+        fail grub.cdrom.vnc-key-chooses-entry "Down, Return over VNC did not run the second entry: $(tail_of "$out")"
+    fi
+
+    # Back in the menu: Home, Return boots the guest program; it powers off, vmm exits 0.
+    sleep 4
+    "${VNCCLIENT[@]}" ":$display" key Home Return >>"$WORK/72.vnc" 2>&1
+    if wait_for_vmm "$out" "hello: vmm guest up (multiboot)" 30; then
+        vmm_wait 30
+        if [ "$status" -eq 0 ] && has_line "$out" "hello: noinput"; then
+            pass grub.cdrom.boots-guest
+        else
+            fail grub.cdrom.boots-guest "guest up but exit status $status: $(tail_of "$out")"
+        fi
+    else
+        fail grub.cdrom.boots-guest "no 'hello: vmm guest up (multiboot)': $(tail_of "$out")"
+        vmm_kill
+    fi
+fi
+
+# grub_menu_case NAME ARGS...: vmm boots ARGS to the GRUB menu on serial.
+grub_menu_case() {
+    local name=$1 out=$WORK/$1.out
+    shift
+    vmm_start $((SEABIOS_WAIT + 10)) "$out" --memory 128M "$@"
+    if wait_for_vmm "$out" "vmm test: hello guest" "$SEABIOS_WAIT"; then
+        pass "$name"
+    else
+        fail "$name" "no GRUB menu on serial within ${SEABIOS_WAIT}s: $(tail_of "$out")"
+    fi
+    vmm_kill
+}
+grub_menu_case grub.cdrom.eltorito-only --cdrom build/media/grub-noboot-mbr.iso
+grub_menu_case grub.hybrid-iso-as-disk --disk build/media/grub.iso,readonly=on
