@@ -12,6 +12,12 @@ packages=(
     acpica-tools                               # iasl checks the ACPI tables vmm generates
     seabios                                    # firmware images
     busybox-static cpio                        # initramfs for the full-Linux tier and the demo
+    grub-pc-bin grub-common xorriso mtools     # boot media: GRUB ISOs and disk (tests/media)
+    isolinux syslinux-common                   # the installer ISO's boot loader and menu
+    debian-installer-12-netboot-amd64          # the installer ISO's kernel, initrd and menu
+    ipxe-qemu                                  # iPXE, the virtio-net option ROM
+    python3 tesseract-ocr tesseract-ocr-eng    # the test VNC client; reading screenshots
+    gvncviewer                                 # gvnccapture: a stock VNC client's screenshot
 )
 [ "${1:-}" = --bench ] && packages+=(qemu-system-x86 valgrind time)
 
