@@ -40,7 +40,7 @@ else
     else
         fail grub.cdrom.vnc-key-moves-highlight "screen unchanged after Down: $(tr '\n' '|' <"$WORK/72.vnc")"
     fi
-    if wait_for_vmm "$out" "vmm test: second entry chosen" 20; then
+    if wait_for_vmm "$out" "vmm test: second entry chosen" 60; then
         pass grub.cdrom.vnc-key-chooses-entry
     else
         fail grub.cdrom.vnc-key-chooses-entry "Down, Return over VNC did not run the second entry: $(tail_of "$out")"
@@ -49,7 +49,7 @@ else
     # Back in the menu: Home, Return boots the guest program; it powers off, vmm exits 0.
     sleep 4
     "${VNCCLIENT[@]}" ":$display" key Home Return >>"$WORK/72.vnc" 2>&1
-    if wait_for_vmm "$out" "hello: vmm guest up (multiboot)" 30; then
+    if wait_for_vmm "$out" "hello: vmm guest up (multiboot)" 60; then
         vmm_wait 30
         if [ "$status" -eq 0 ] && has_line "$out" "hello: noinput"; then
             pass grub.cdrom.boots-guest
