@@ -715,16 +715,17 @@ static int old_contents(struct qcow2 *q, uint64_t entry, uint64_t vcluster, uint
     }
 }
 
-/* Gives the guest cluster at vcluster its own writable host cluster. */
-static int cow_alloc(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_t in_cluster, uint64_t len,
-                     uint64_t *host)
+/* A new host cluster for the guest cluster at vcluster, holding the old contents everywhere but
+ * [in_cluster, in_cluster+len) (everywhere when fill_all). Nothing points at it yet. */
+static int cow_prepare(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_t in_cluster, uint64_t len,
+                       bool fill_all, uint64_t *host)
 {
     uint64_t off;
     bool fresh;
     int rc = alloc_cluster(q, &off, &fresh);
     if (rc)
         return rc;
-    bool partial = in_cluster > 0 || len < q->cluster_size;
+    bool partial = in_cluster > 0 || len < q->cluster_size || fill_all;
     bool old_zero = (q->version >= 3 && (entry & OFLAG_ZERO) && !(entry & OFLAG_COMPRESSED)) ||
                     (!(entry & (OFFSET_MASK | OFLAG_COMPRESSED)) && !q->has_backing);
     if (partial && !(fresh && old_zero)) {
@@ -732,19 +733,83 @@ static int cow_alloc(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_
         if (!buf)
             return fail(q, -ENOMEM, "out of memory");
         rc = old_contents(q, entry, vcluster, buf);
-        if (!rc && in_cluster)
+        if (!rc && fill_all)
+            rc = qwrite(q, buf, q->cluster_size, off);
+        if (!rc && !fill_all && in_cluster)
             rc = qwrite(q, buf, in_cluster, off);
-        if (!rc && in_cluster + len < q->cluster_size)
+        if (!rc && !fill_all && in_cluster + len < q->cluster_size)
             rc = qwrite(q, buf + in_cluster + len, q->cluster_size - in_cluster - len, off + in_cluster + len);
         free(buf);
         if (rc)
             return rc;
     }
-    if ((rc = l2_set(q, vcluster, off | OFLAG_COPIED)))
-        return rc;
-    if (entry & (OFFSET_MASK | OFLAG_COMPRESSED))
-        rc = defer_free(q, entry);
     *host = off;
+    return 0;
+}
+
+/* Points the L2 entry at the new cluster; whatever the entry held before is freed after a sync. */
+static int cow_link(struct qcow2 *q, uint64_t vcluster, uint64_t host)
+{
+    uint64_t old;
+    int rc = l2_entry(q, vcluster, &old);
+    if (!rc)
+        rc = l2_set(q, vcluster, host | OFLAG_COPIED);
+    if (!rc && (old & (OFFSET_MASK | OFLAG_COMPRESSED)))
+        rc = defer_free(q, old);
+    return rc;
+}
+
+static struct qcow2_pending *pending_find(struct qcow2 *q, uint64_t vcluster, bool want_free)
+{
+    for (int i = 0; i < QCOW2_MAX_PENDING; i++)
+        if (want_free ? !q->pending[i].used : (q->pending[i].used && q->pending[i].vcluster == vcluster))
+            return &q->pending[i];
+    return NULL;
+}
+
+static int map_for_write(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_t in_cluster,
+                         struct qcow2_extent *ext)
+{
+    struct qcow2_pending *p = pending_find(q, vcluster, false);
+    uint64_t host = 0;
+    int rc;
+    if (!p && (p = pending_find(q, 0, true))) {
+        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, false, &host)))
+            return rc;
+        *p = (struct qcow2_pending){ .vcluster = vcluster, .host = host, .used = true };
+    }
+    if (p) {
+        p->users++;
+        ext->commit = (uint32_t)(p - q->pending) + 1;
+        host = p->host;
+    } else {    /* every slot busy: old contents everywhere, so linking at once is just as safe */
+        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, true, &host)) ||
+            (rc = cow_link(q, vcluster, host)))
+            return rc;
+    }
+    ext->kind = QCOW2_DATA;
+    ext->host_offset = host + in_cluster;
+    return 0;
+}
+
+int qcow2_map_done(struct qcow2 *q, const struct qcow2_extent *ext, bool ok)
+{
+    if (!ext->commit || ext->commit > QCOW2_MAX_PENDING || !q->pending[ext->commit - 1].used)
+        return 0;
+    struct qcow2_pending *p = &q->pending[ext->commit - 1];
+    p->ok += ok;
+    if (--p->users)
+        return 0;
+    int rc;
+    if (p->ok) {
+        rc = cow_link(q, p->vcluster, p->host);
+    } else {                /* nothing points at it: straight back to free */
+        uint64_t c = p->host / q->cluster_size;
+        rc = rc_set(q, c, 0);
+        if (!rc && q->nreuse < REUSE_MAX)
+            q->reuse[q->nreuse++] = c;
+    }
+    p->used = false;
     return rc;
 }
 
@@ -759,20 +824,16 @@ int qcow2_map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct
         max = q->size - offset;
     ext->length = len < max ? len : max;
     ext->host_offset = 0;
+    ext->commit = 0;
     uint64_t entry;
     int rc = l2_entry(q, offset, &entry);
     if (!rc)
         rc = classify(q, entry, in_cluster, ext);
-    if (rc || !write || (ext->kind == QCOW2_DATA && (entry & OFLAG_COPIED) && !(entry & OFLAG_ZERO)))
+    if (rc || !write || (ext->kind == QCOW2_DATA && (entry & OFLAG_COPIED)))
         return rc;
     if (q->readonly)
         return fail(q, -EROFS, "the image is open read-only");
-    uint64_t host = 0;
-    if ((rc = cow_alloc(q, offset - in_cluster, entry, in_cluster, ext->length, &host)))
-        return rc;
-    ext->kind = QCOW2_DATA;
-    ext->host_offset = host + in_cluster;
-    return 0;
+    return map_for_write(q, offset - in_cluster, entry, in_cluster, ext);
 }
 
 int qcow2_read(struct qcow2 *q, void *buf, uint64_t len, uint64_t offset)
@@ -820,10 +881,12 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t len, uint64_t offset)
     while (len) {
         struct qcow2_extent ext;
         int rc = qcow2_map(q, offset, len, true, &ext);
-        if (!rc)
-            rc = qwrite(q, p, ext.length, ext.host_offset);
         if (rc)
             return rc;
+        rc = qwrite(q, p, ext.length, ext.host_offset);
+        int done = qcow2_map_done(q, &ext, rc == 0);
+        if (rc || done)
+            return rc ? rc : done;
         p += ext.length, offset += ext.length, len -= ext.length;
     }
     return 0;

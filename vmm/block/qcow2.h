@@ -25,6 +25,17 @@ struct qcow2_extent {
     enum qcow2_ext_kind kind;
     uint64_t host_offset;      /* QCOW2_DATA only */
     uint64_t length;           /* bytes, never past the end of the guest cluster */
+    uint32_t commit;           /* non-zero: a new cluster; call qcow2_map_done after the data write */
+};
+
+#define QCOW2_MAX_PENDING 256
+
+/* A cluster allocated for writes still in flight: the L2 entry points at it once they are done. */
+struct qcow2_pending {
+    uint64_t vcluster;         /* guest offset of the cluster */
+    uint64_t host;             /* host offset of the new cluster */
+    uint32_t users, ok;        /* writes in flight, writes that succeeded */
+    bool used;
 };
 
 struct qcow2_cache_slot {
@@ -72,6 +83,7 @@ struct qcow2 {
     uint8_t *zbuf;                        /* last decompressed cluster */
     uint64_t zbuf_entry;
     bool has_backing;
+    struct qcow2_pending pending[QCOW2_MAX_PENDING];
     /* Reads guest bytes from the backing image (zeroes past its end); NULL = zeroes. */
     int (*backing_read)(void *ctx, void *buf, uint64_t len, uint64_t offset);
     void *backing_ctx;
@@ -101,10 +113,16 @@ int qcow2_create(int fd, const struct qcow2_create_opts *o, char *err, size_t er
 /* Is this the first part of a qcow2 file? */
 bool qcow2_probe(const uint8_t *buf, size_t len);
 
-/* Maps [offset, offset+len) up to the end of its cluster. write=true allocates (copy-on-write from
- * the backing image, zero or compressed cluster; refcounts made durable before any table points at
- * the new cluster) and returns QCOW2_DATA. 0 or -errno (message in q->err). */
+/* Maps [offset, offset+len) up to the end of its cluster. 0 or -errno (message in q->err).
+ * write=true returns QCOW2_DATA. When the cluster was not yet writable in place, a new cluster is
+ * allocated (its refcount durable first) and the rest of it filled with the old contents (backing
+ * image, zeroes or compressed data); ext->commit is then non-zero and the caller must call
+ * qcow2_map_done once its data write has completed: only then does the L2 table point at the new
+ * cluster (data before metadata, so a crash leaves the old contents). Further writes to the same
+ * cluster while that is pending get the same host cluster and their own commit. */
 int qcow2_map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct qcow2_extent *ext);
+/* Completes a write that qcow2_map gave a commit: ok = the data write succeeded. */
+int qcow2_map_done(struct qcow2 *q, const struct qcow2_extent *ext, bool ok);
 /* Synchronous guest reads and writes (pread/pwrite). 0 or -errno. */
 int qcow2_read(struct qcow2 *q, void *buf, uint64_t len, uint64_t offset);
 int qcow2_write(struct qcow2 *q, const void *buf, uint64_t len, uint64_t offset);
