@@ -18,6 +18,14 @@
 
 static char dir[64];
 
+static void remove_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "  could not remove %s\n", dir);
+}
+
 static const char *tmp(const char *name)
 {
     static char paths[8][128];
@@ -26,6 +34,7 @@ static const char *tmp(const char *name)
         snprintf(dir, sizeof(dir), "/tmp/test_qcow2.XXXXXX");
         if (!mkdtemp(dir))
             abort();
+        atexit(remove_dir);
     }
     char *p = paths[next++ % 8];
     snprintf(p, 128, "%s/%s", dir, name);

@@ -257,13 +257,17 @@ static int open_backing(struct image *img, unsigned flags, struct chain_state *c
     if (!img->backing_path)
         return -ENOMEM;
     if (cs->depth >= IMAGE_MAX_CHAIN) {
-        snprintf(err, errlen, "image %s: the backing chain is deeper than %d images", img->path, IMAGE_MAX_CHAIN);
+        snprintf(err, errlen, "the backing chain is deeper than %d images (at %s)", IMAGE_MAX_CHAIN, img->path);
         return -ELOOP;
     }
     char sub[512];
+    int level = cs->depth;        /* 1 for the top image */
     int rc = open_chain(&img->backing, img->backing_path, q->backing_format, flags & IMAGE_NO_LOCK, cs, sub, sizeof(sub));
     if (rc) {
-        snprintf(err, errlen, "image %s: cannot open its backing file: %s", img->path, sub);
+        if (level > 1)            /* name the top image once, not every link of the chain */
+            snprintf(err, errlen, "%s", sub);
+        else
+            snprintf(err, errlen, "image %s: cannot open its backing file: %s", img->path, sub);
         return rc;
     }
     q->backing_read = chain_backing_read;
