@@ -320,6 +320,8 @@ static int open_chain(struct image **out, const char *path, const char *format, 
             img->size = img->qcow2->size;
             if (img->qcow2->backing_file && !(flags & IMAGE_NO_BACKING))
                 rc = open_backing(img, flags, cs, err, errlen);
+            else if (img->qcow2->backing_file)
+                img->backing_path = image_resolve_backing(path, img->qcow2->backing_file);
         }
     }
     if (rc) {
