@@ -163,6 +163,29 @@ static void report_internal_error(struct vcpu *v)
                   (unsigned long long)regs.rsp, (unsigned long long)regs.rflags);
 }
 
+/* Where the guest was when it triple-faulted: the first thing anyone debugging it needs. */
+static void report_triple_fault(struct vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_sregs sr;
+    if (kvm_get_regs(v->fd, &r) || kvm_get_sregs(v->fd, &sr))
+        return;
+    log_error("vcpu%d: triple fault at cs:rip %04x:%llx (cs base 0x%llx) cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx "
+              "rsp=0x%llx idt=0x%llx/0x%x", v->index, sr.cs.selector, (unsigned long long)r.rip,
+              (unsigned long long)sr.cs.base, (unsigned long long)sr.cr0, (unsigned long long)sr.cr3,
+              (unsigned long long)sr.cr4, (unsigned long long)sr.efer, (unsigned long long)r.rsp,
+              (unsigned long long)sr.idt.base, sr.idt.limit);
+    struct x86_emu_cpu cpu = { r, sr };
+    uint8_t bytes[16];
+    int n = x86_fetch_insn(&cpu, &v->vm->mem, bytes, sizeof(bytes));
+    if (n > 0) {
+        char hex[16 * 3 + 1] = "";
+        for (int i = 0; i < n; i++)
+            snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02x ", bytes[i]);
+        log_error("vcpu%d: instruction bytes at the fault: %s", v->index, hex);
+    }
+}
+
 /* Handles one exit; returns false when this vCPU must stop. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -182,6 +205,7 @@ static bool handle_exit(struct vcpu *v)
     case KVM_EXIT_HLT:
         return true;
     case KVM_EXIT_SHUTDOWN:
+        report_triple_fault(v);
         vm_request_stop(v->vm, STOP_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:

@@ -149,6 +149,11 @@ static int build_fw_cfg(struct vm *vm)
     if (rc == 0) rc = fw_cfg_add_e820(&vm->fw_cfg, &e820);
     if (rc == 0) rc = acpi_loader_add_to_fw_cfg(&vm->fw_cfg, &ac);
     if (rc >= 0) rc = add_bootorder(vm);
+    if (rc >= 0 && !vm->cfg->vnc.enabled) {
+        /* No display: SeaBIOS and option ROMs (iPXE) put their console on COM1, as QEMU's -nographic. */
+        static const uint16_t com1 = COM1_PORT;
+        rc = fw_cfg_add_file(&vm->fw_cfg, "etc/sercon-port", &com1, sizeof(com1));
+    }
     if (rc >= 0) rc = bus_register(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, fw_cfg_io, &vm->fw_cfg, "fw_cfg");
     if (rc < 0)
         log_error("cannot set up fw_cfg: %s", strerror(-rc));
