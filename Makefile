@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 # Libraries come through pkg-config as they join (libfdt, libaio, zlib, libslirp, libvncserver).
-PKGS := slirp libvncserver zlib
+PKGS := slirp libvncserver zlib json-c
 PKG_CFLAGS := $(if $(PKGS),$(shell pkg-config --cflags $(PKGS)))
 PKG_LIBS := $(if $(PKGS),$(shell pkg-config --libs $(PKGS)))
 

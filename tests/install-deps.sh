@@ -6,6 +6,8 @@ packages=(
     gcc make binutils libc6-dev pkg-config     # build
     libaio-dev libslirp-dev libglib2.0-dev     # disk AIO, user-mode networking (slirp.pc needs glib)
     libvncserver-dev zlib1g-dev                # VNC display, PNG screendumps
+    libjson-c-dev socat                        # the QMP control socket and its socat check
+    qemu-utils jq                              # qemu-img/qemu-io: the reference for qcow2 images
     iproute2 fio                               # tap tests in network namespaces; the disk benchmark
     util-linux procps                          # setpriv, script, ps in tests
     linux-image-cloud-amd64 lz4 xz-utils       # Debian's kernel, booted in the tests

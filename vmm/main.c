@@ -8,6 +8,8 @@
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
+int img_main(int argc, char **argv);   /* vmm/img.c */
+
 #ifndef VMM_VERSION
 #define VMM_VERSION "0.1.0"
 #endif
@@ -16,6 +18,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: vmm run [options]      boot a virtual machine in the foreground\n"
+        "       vmm img COMMAND ...    disk images: create, info, check, convert, resize, commit, rebase\n"
         "       vmm --version | --help\n"
         "\n"
         "What to boot (one of):\n"
@@ -191,6 +194,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "img"))
+        return img_main(argc - 1, argv + 1);
     if (cmd[0] == '-') /* "vmm --kernel ..." is "vmm run --kernel ..." */
         return cmd_run(argc, argv);
     log_error("unknown command '%s': use 'vmm run [options]' (see vmm --help)", cmd);
