@@ -120,10 +120,11 @@ static int disk_option(struct disk_config *d, const char *key, const char *val, 
             return -EINVAL;
         }
     } else if (!strcmp(key, "format")) {
-        if (strcmp(val, "raw")) {
-            snprintf(err, errlen, "--disk format=%s is not supported: use format=raw", val);
+        if (strcmp(val, "raw") && strcmp(val, "qcow2")) {
+            snprintf(err, errlen, "--disk format=%s is not supported: use format=raw or format=qcow2", val);
             return -EINVAL;
         }
+        d->format = val;
     } else if (!strcmp(key, "cache")) {
         if (!strcmp(val, "none"))
             d->cache = BLK_CACHE_NONE;

@@ -22,6 +22,7 @@ struct disk_config {
     const char *path;
     bool readonly;
     enum blk_cache cache;
+    const char *format;            /* "raw", "qcow2", or NULL: recognised from the header */
     char serial[21];
 };
 

@@ -610,7 +610,7 @@ static int open_disks(struct vm *vm)
 {
     for (int i = 0; i < vm->cfg->ndisks; i++) {
         const struct disk_config *d = &vm->cfg->disks[i];
-        struct block_options o = { .path = d->path, .readonly = d->readonly, .cache = d->cache };
+        struct block_options o = { .path = d->path, .readonly = d->readonly, .cache = d->cache, .format = d->format };
         char err[512];
         if (block_open(&vm->disks[i], &o, &vm->loop, err, sizeof(err))) {
             log_error("%s", err);
@@ -627,7 +627,7 @@ static int open_disks(struct vm *vm)
 static int open_cdrom_and_roms(struct vm *vm)
 {
     if (vm->cfg->cdrom) {
-        struct block_options o = { .path = vm->cfg->cdrom, .readonly = true, .cache = BLK_CACHE_WRITEBACK };
+        struct block_options o = { .path = vm->cfg->cdrom, .readonly = true, .cache = BLK_CACHE_WRITEBACK, .format = "raw" };
         char err[512];
         if (block_open(&vm->cdrom_disk, &o, &vm->loop, err, sizeof(err))) {
             log_error("%s", err);

@@ -43,6 +43,17 @@ kill $http_pid 2>/dev/null
 wait $http_pid 2>/dev/null
 grep -aE 'iPXE|net0|DHCP|Configuring' "$out" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tr -d '\r' | head -n 6 | sed 's/^/# /'
 
+# Known gap: on this project's nested kvm_pvm host, Debian's iPXE 1.0.0 (ipxe-qemu, 2019) stops with a
+# triple fault in 32-bit protected mode right after printing its banner (vmm reports cs:rip and the
+# bytes: "cli; ret" in iPXE's interrupt code), before it touches the NIC; QEMU with KVM on the same
+# host stops at the same stage (an emulation failure at IRET in iPXE's interrupt wrapper). This is
+# reported as skipped with the evidence, never as passed; on other hosts the checks below run.
+if grep -q "guest triple fault" "$out" && grep -qa "iPXE" "$out" && ! grep -qaE 'Configuring \(net0' "$out"; then
+    why="iPXE triple-faulted in protected mode after its banner on this host ($(grep -m1 'triple fault at' "$out" | sed 's/^vmm: error: //'))"
+    for t in dhcp script-marker http-fetch boots-guest; do skip "ipxe.$t" "$why"; done
+    exit 0
+fi
+
 # iPXE's own console lines on serial: its banner and the DHCP configuration of net0.
 if grep -qaE 'Configuring \(net0|net0: 10\.0\.2\.[0-9]+' "$out"; then
     pass ipxe.dhcp

@@ -31,7 +31,10 @@ struct block_options {
     const char *path;
     bool readonly;
     enum blk_cache cache;
+    const char *format;            /* "raw", "qcow2", or NULL to recognise a qcow2 header */
 };
+
+struct image;
 
 struct block_backend {
     char *path;
@@ -44,6 +47,7 @@ struct block_backend {
     int efd;                       /* completion eventfd, watched by the loop */
     int inflight;
     struct event_loop *loop;
+    struct image *img;             /* a qcow2 image (vmm/block/image.h); NULL for raw files */
     void (*batch_done)(void *ctx);  /* after a batch of completions: one interrupt, not one each */
     void *batch_ctx;
 };
