@@ -128,8 +128,14 @@ stock_capture() {
     [ -s "$2" ]
 }
 
-# ocr_text IMAGE: what tesseract reads in the image, lower case.
-ocr_text() { tesseract "$1" - 2>/dev/null | tr 'A-Z' 'a-z'; }
+# ocr_text IMAGE: what tesseract reads in the image, lower case; for PNGs also the reading of a
+# 2x, inverted copy (tests/vnc/ocrprep.py), which small light-on-dark boot loader fonts need.
+ocr_text() {
+    tesseract "$1" - 2>/dev/null | tr 'A-Z' 'a-z'
+    if [ "${1%.png}" != "$1" ] && python3 tests/vnc/ocrprep.py "$1" "$1.pgm" 2>/dev/null; then
+        tesseract "$1.pgm" - 2>/dev/null | tr 'A-Z' 'a-z'
+    fi
+}
 
 # ocr_has IMAGE WORD...: every WORD (case-insensitive) is in the image's text.
 ocr_has() {
