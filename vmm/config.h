@@ -67,6 +67,7 @@ struct vm_config {
     struct nic_config nics[CONFIG_MAX_NICS];
     int nnics;
     const char *cdrom;             /* ISO for the virtio-scsi CD-ROM */
+    const char *control;           /* QMP control socket path, or NULL */
     enum boot_device boot;
     struct vnc_config vnc;
 };

@@ -53,6 +53,11 @@ static void usage(FILE *out)
         "                       power button (default 30; 0: SIGTERM stops at once)\n"
         "  --debugcon file:PATH the firmware debug port 0x402 (SeaBIOS's log) into PATH\n"
         "\n"
+        "Control:\n"
+        "  --control PATH       a QMP control socket (mode 0600) for scripts: query-status, stop, cont,\n"
+        "                       system_powerdown, system_reset, quit, query-block, query-vnc,\n"
+        "                       screendump; also --qmp unix:PATH[,server,nowait] as QEMU spells it\n"
+        "\n"
         "Observing:\n"
         "  --stats              print VM exits by reason, busiest ports/MMIO, assisted instructions at exit\n"
         "  --trace              print every VM exit on stderr\n"
@@ -62,7 +67,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -79,6 +84,8 @@ static const struct option run_options[] = {
     { "disk", required_argument, NULL, OPT_DISK },
     { "network", required_argument, NULL, OPT_NETWORK },
     { "cdrom", required_argument, NULL, OPT_CDROM },
+    { "control", required_argument, NULL, OPT_CONTROL },
+    { "qmp", required_argument, NULL, OPT_QMP },
     { "boot", required_argument, NULL, OPT_BOOT },
     { "vnc", required_argument, NULL, OPT_VNC },
     { "serial", required_argument, NULL, OPT_SERIAL },
@@ -111,6 +118,19 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_DISK: rc = config_parse_disk(c, optarg, err, sizeof(err)); break;
         case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
         case OPT_CDROM: c->cdrom = optarg; break;
+        case OPT_CONTROL: c->control = optarg; break;
+        case OPT_QMP:
+            /* QEMU's spelling: unix:PATH[,server[=on]][,nowait|wait=off] (vmm always serves, never waits). */
+            if (strncmp(optarg, "unix:", 5) || !optarg[5]) {
+                snprintf(err, sizeof(err), "--qmp '%s' is not understood: use --qmp unix:PATH (or --control PATH)", optarg);
+                rc = -1;
+            } else {
+                char *comma = strchr(optarg + 5, ',');
+                if (comma)
+                    *comma = 0;
+                c->control = optarg + 5;
+            }
+            break;
         case OPT_BOOT: rc = config_parse_boot(c, optarg, err, sizeof(err)); break;
         case OPT_VNC: rc = config_parse_vnc(c, optarg, err, sizeof(err)); break;
         case OPT_SERIAL: rc = config_parse_serial(c, optarg, err, sizeof(err)); break;

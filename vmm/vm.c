@@ -23,6 +23,8 @@
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 
+#include <json-c/json.h>
+
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4
 
@@ -467,6 +469,12 @@ static void on_quit_key(void *ctx)
     vm_request_stop(ctx, STOP_QUIT);
 }
 
+static void press_power_button(struct vm *vm)
+{
+    acpi_pm_power_button(&vm->pm);
+    control_event(vm->control, "POWERDOWN", NULL);
+}
+
 static void stop_by_signal(struct vm *vm, int signo)
 {
     pthread_mutex_lock(&vm->stop_lock);
@@ -495,7 +503,7 @@ static void on_signal(void *ctx, uint32_t events)
         return;
     if (si.ssi_signo == SIGTERM && !vm->power_button_pressed && vm->cfg->shutdown_timeout > 0) {
         vm->power_button_pressed = true;
-        acpi_pm_power_button(&vm->pm);
+        press_power_button(vm);
         log_info("SIGTERM: pressed the ACPI power button; the guest has %d s to power off (SIGTERM again stops it now)",
                  vm->cfg->shutdown_timeout);
         loop_add_timer(&vm->loop, (uint64_t)vm->cfg->shutdown_timeout * 1000, 0, on_shutdown_timeout, vm);
@@ -577,10 +585,18 @@ static void on_event(void *ctx, uint32_t events)
         return;
     if (stop == STOP_RESET && !vm->cfg->no_reboot) {
         log_trace("guest reset: restarting the machine");
+        control_event(vm->control, "RESET", NULL);
         if (machine_reset(vm) == 0)
             return;
         vm->stop = STOP_ERROR;
     }
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "guest", json_object_new_boolean(stop == STOP_POWEROFF || stop == STOP_RESET ||
+                                                                   stop == STOP_PANIC || stop == STOP_TRIPLE_FAULT));
+    json_object_object_add(data, "reason", json_object_new_string(
+        stop == STOP_POWEROFF ? "guest-shutdown" : stop == STOP_QUIT ? "host-qmp-quit" :
+        stop == STOP_SIGNAL ? "host-signal" : stop == STOP_RESET ? "guest-reset" : "guest-panic"));
+    control_event(vm->control, "SHUTDOWN", data);
     loop_quit(&vm->loop);
 }
 
@@ -697,6 +713,103 @@ static int start_vnc(struct vm *vm)
     return 0;
 }
 
+/* ---- QMP control hooks (vmm/control.c calls them on the loop thread) ---- */
+
+static int ctl_pause(void *ctx)
+{
+    struct vm *vm = ctx;
+    if (!vm->paused) {
+        machine_stop(vm);
+        vm->paused = true;
+        control_event(vm->control, "STOP", NULL);
+    }
+    return 0;
+}
+
+static int ctl_resume(void *ctx)
+{
+    struct vm *vm = ctx;
+    if (vm->paused) {
+        int rc = machine_start(vm);
+        if (rc)
+            return rc;
+        vm->paused = false;
+        control_event(vm->control, "RESUME", NULL);
+    }
+    return 0;
+}
+
+static bool ctl_running(void *ctx)
+{
+    return !((struct vm *)ctx)->paused;
+}
+
+static void ctl_powerdown(void *ctx)
+{
+    press_power_button(ctx);
+}
+
+static void ctl_reset(void *ctx)
+{
+    vm_request_stop(ctx, STOP_RESET);
+}
+
+static void ctl_quit(void *ctx)
+{
+    vm_request_stop(ctx, STOP_QUIT);
+}
+
+static int ctl_screendump(void *ctx, const char *path, char *err, size_t errlen)
+{
+    struct vm *vm = ctx;
+    if (!vm->display_ready) {
+        snprintf(err, errlen, "this VM has no display (start it with --vnc)");
+        return -ENODEV;
+    }
+    int rc = vnc_screendump(&vm->display, path);
+    if (rc)
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+    return rc;
+}
+
+static void ctl_query_block(void *ctx, struct json_object *array)
+{
+    struct vm *vm = ctx;
+    char name[32];
+    for (int i = 0; i < vm->cfg->ndisks; i++) {
+        const struct disk_config *d = &vm->cfg->disks[i];
+        snprintf(name, sizeof(name), "virtio%d", i);
+        control_add_block(array, name, d->path, d->readonly, vm->disks[i].img ? "qcow2" : "raw", false);
+    }
+    if (vm->cfg->cdrom)
+        control_add_block(array, "cd0", vm->cfg->cdrom, true, "raw", true);
+}
+
+static void ctl_query_vnc(void *ctx, struct json_object *obj)
+{
+    struct vm *vm = ctx;
+    char service[16] = "";
+    if (vm->vnc)
+        snprintf(service, sizeof(service), "%d", vnc_port(vm->vnc));
+    control_set_vnc(obj, vm->cfg->vnc.enabled, vm->cfg->vnc.listen, service, vm->cfg->vnc.password ? "vnc" : "none");
+}
+
+static int start_control(struct vm *vm)
+{
+    if (!vm->cfg->control)
+        return 0;
+    struct control_ops ops = {
+        ctl_pause, ctl_resume, ctl_running, ctl_powerdown, ctl_reset, ctl_quit,
+        ctl_screendump, ctl_query_block, ctl_query_vnc, vm,
+    };
+    char err[512] = "";
+    if (control_start(&vm->control, vm->cfg->control, &ops, &vm->loop, err, sizeof(err))) {
+        log_error("%s", err[0] ? err : "cannot start the control socket");
+        return -1;
+    }
+    return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
     memset(vm, 0, sizeof(*vm));
@@ -759,7 +872,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     }
     if (machine_build(vm))
         return -1;
-    return start_vnc(vm);
+    return start_vnc(vm) || start_control(vm) ? -1 : 0;
 }
 
 int vm_run(struct vm *vm)
@@ -792,6 +905,8 @@ int vm_run(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
     machine_stop(vm);
+    control_stop(vm->control);
+    vm->control = NULL;
     if (vm->vnc)
         vnc_stop(vm->vnc);
     vm->vnc = NULL;

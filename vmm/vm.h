@@ -25,6 +25,7 @@
 #include "firmware/file.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
+#include "vmm/control.h"
 #include "vmm/console.h"
 #include "vmm/kvm.h"
 #include "vmm/loop.h"
@@ -100,6 +101,8 @@ struct vm {
     int stop_signal;
     atomic_bool stopping;       /* vCPU threads leave KVM_RUN when set */
     int resets;
+    struct control *control;    /* QMP socket, or NULL */
+    bool paused;                /* vCPUs stopped by "stop" */
     bool power_button_pressed;  /* SIGTERM pressed it; the next SIGTERM stops at once */
     int debugcon_fd;            /* port 0x402 output (SeaBIOS's debug log), -1 if not kept */
     struct timespec started;
