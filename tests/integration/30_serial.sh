@@ -79,3 +79,36 @@ if [ $status -eq 0 ] && grep -q "vmm: trace: vcpu0 io out port 0x3f8 size 1 coun
 else
     fail cli.trace "exit $status"
 fi
+
+# SIGTERM presses the ACPI power button; a guest that ignores it is stopped by a second SIGTERM
+# (143), or by --shutdown-timeout.
+out=$WORK/sigterm2.out
+timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M </dev/null >"$out" 2>&1 &
+pid=$!
+wait_for "$out" "hello: type a line" 30 && kill -TERM $pid
+wait_for "$out" "pressed the ACPI power button" 10 && kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 143 ] && has_line "$out" "SIGTERM: pressed the ACPI power button" && has_line "$out" "exit status 143"; then
+    pass signal.sigterm-twice
+else
+    fail signal.sigterm-twice "exit $rc: $(tail -n 2 "$out" | tr '\n' '|')"
+fi
+out=$WORK/sigterm-timeout.out
+timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M --shutdown-timeout 1 </dev/null >"$out" 2>&1 &
+pid=$!
+wait_for "$out" "hello: type a line" 30 && kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 143 ] && has_line "$out" "did not power off within 1 s"; then
+    pass signal.shutdown-timeout
+else
+    fail signal.shutdown-timeout "exit $rc: $(tail -n 2 "$out" | tr '\n' '|')"
+fi
+timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M </dev/null >"$WORK/sigint.out" 2>&1 &
+pid=$!
+wait_for "$WORK/sigint.out" "hello: type a line" 30 && kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc -eq 130 ]; then pass signal.sigint; else fail signal.sigint "exit $rc"; fi
+

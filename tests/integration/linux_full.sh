@@ -7,7 +7,7 @@ set -u
 
 reason="this host's /dev/kvm is not hardware-assisted (no vmx/svm CPU flag: a nested kvm_pvm host whose instruction emulator stops full Linux guests at XRSTOR and runs them 50-100x slower)"
 if ! hardware_kvm; then
-    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping; do
+    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping installer-first-dialog; do
         skip linux.$t "$reason"
     done
     exit 0
@@ -58,3 +58,23 @@ timeout -s KILL 120 ip netns exec $ns "$VMM" run --kernel "$DEBIAN_BZIMAGE" --in
     --network tap=vmmtap0 --append "console=ttyS0 vmmtest.ip=10.98.0.2/24 vmmtest.ping=10.98.0.1" </dev/null >"$out" 2>&1
 ip netns del $ns
 check_output linux.tap-ping "$out" "vmm-linux: ping 10.98.0.1 ok"
+
+# The Debian installer ISO (tests/media/installer-iso.sh) boots through SeaBIOS and isolinux to its
+# first dialog, seen over VNC (OCR) -- here the installer itself really runs.
+. tests/media/testlib.sh
+if media_ready linux.installer-first-dialog installer.iso; then
+    display=$(free_display)
+    out=$WORK/installer.out
+    vmm_start 600 "$out" --memory 2G --cdrom build/media/installer.iso --vnc ":$display"
+    sleep 20
+    "${VNCCLIENT[@]}" ":$display" key Return >/dev/null 2>&1   # the stock first entry: Install
+    found=no
+    for _ in $(seq 1 60); do
+        sleep 5
+        "${VNCCLIENT[@]}" ":$display" capture "$WORK/installer.png" >/dev/null 2>&1
+        if ocr_has "$WORK/installer.png" "language"; then found=yes; break; fi
+    done
+    vmm_kill
+    if [ $found = yes ]; then pass linux.installer-first-dialog; else fail linux.installer-first-dialog "no 'Select a language' dialog over VNC within 5 minutes"; fi
+fi
+

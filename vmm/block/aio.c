@@ -74,22 +74,9 @@ static int open_image(struct block_backend *b, const struct block_options *o, ch
 
 static int image_size(struct block_backend *b, char *err, size_t errlen)
 {
-    struct stat st;
-    if (fstat(b->fd_buffered, &st) < 0) {
-        snprintf(err, errlen, "cannot stat disk image %s: %s", b->path, strerror(errno));
-        return -errno;
-    }
-    if (S_ISBLK(st.st_mode)) {
-        uint64_t bytes;
-        if (ioctl(b->fd_buffered, BLKGETSIZE64, &bytes) < 0)
-            return -errno;
-        b->size = bytes;
-    } else if (S_ISREG(st.st_mode)) {
-        b->size = (uint64_t)st.st_size;
-    } else {
-        snprintf(err, errlen, "disk image %s is neither a file nor a block device", b->path);
-        return -EINVAL;
-    }
+    int rc = image_file_size(b->fd_buffered, b->path, &b->size, err, errlen);
+    if (rc)
+        return rc;
     if (b->size < 512 || (b->size & 511)) {
         snprintf(err, errlen, "disk image %s is %llu bytes: a raw image must be a non-zero multiple of 512 bytes",
                  b->path, (unsigned long long)b->size);

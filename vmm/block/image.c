@@ -229,22 +229,32 @@ static int open_file(struct image *img, unsigned flags, char *err, size_t errlen
     return -e;
 }
 
-static int raw_size(struct image *img, char *err, size_t errlen)
+int image_file_size(int fd, const char *path, uint64_t *size, char *err, size_t errlen)
 {
     struct stat st;
-    if (fstat(img->fd, &st) < 0) {
-        snprintf(err, errlen, "cannot stat image %s: %s", img->path, strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot stat image %s: %s", path, strerror(errno));
         return -errno;
     }
     if (S_ISBLK(st.st_mode)) {
         uint64_t bytes;
-        if (ioctl(img->fd, BLKGETSIZE64, &bytes) < 0)
+        if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+            snprintf(err, errlen, "cannot get the size of block device %s: %s", path, strerror(errno));
             return -errno;
-        img->size = bytes;
+        }
+        *size = bytes;
+    } else if (S_ISREG(st.st_mode)) {
+        *size = (uint64_t)st.st_size;
     } else {
-        img->size = (uint64_t)st.st_size;
+        snprintf(err, errlen, "image %s is neither a file nor a block device", path);
+        return -EINVAL;
     }
     return 0;
+}
+
+static int raw_size(struct image *img, char *err, size_t errlen)
+{
+    return image_file_size(img->fd, img->path, &img->size, err, errlen);
 }
 
 static int open_chain(struct image **out, const char *path, const char *format, unsigned flags,

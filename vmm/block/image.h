@@ -44,6 +44,8 @@ int image_allocated(struct image *img, uint64_t offset, uint64_t *len, bool *all
 
 /* Takes QEMU-compatible OFD locks on fd (QEMU block/file-posix.c: bytes 100+perm held for the
  * permissions we use, 200+perm for the ones we do not share). */
+/* Size in bytes of an image file or block device; a message naming `path` on failure. */
+int image_file_size(int fd, const char *path, uint64_t *size, char *err, size_t errlen);
 int image_lock(int fd, const char *path, bool write, char *err, size_t errlen);
 /* "raw" / "qcow2" from the first bytes of fd. */
 int image_probe(int fd, enum image_format *format);
