@@ -82,3 +82,9 @@ fi
 echo
 echo "== virtio-blk device level (harness) beside fio"
 [ "${BENCH_BLK:-1}" = 1 ] && tests/bench/blk.sh
+echo
+echo "== qcow2 beside raw, fio and qemu-img bench"
+[ "${BENCH_BLK:-1}" = 1 ] && tests/bench/qcow2.sh
+echo
+echo "== firmware boot beside QEMU"
+[ "${BENCH_FIRMWARE:-1}" = 1 ] && tests/bench/firmware.sh
