@@ -18,15 +18,22 @@ _start:
 start_flat:
     sti
     cld
-    movw $message, %si
+    movw $message, %si              /* first through the BIOS (SeaBIOS may mirror it on COM1) */
+bios_char:
+    lodsb
+    testb %al, %al
+    jz direct
+    movb $0x0e, %ah                 /* int 0x10 teletype: AL char, BH page, BL colour */
+    movw $0x0007, %bx
+    int $0x10
+    jmp bios_char
+direct:
+    movw $message, %si              /* then straight to COM1, whole lines, never interleaved */
 next_char:
     lodsb
     testb %al, %al
     jz done
     movb %al, %cl
-    movb $0x0e, %ah                 /* int 0x10 teletype: AL char, BH page, BL colour */
-    movw $0x0007, %bx
-    int $0x10
     movw $0x3fd, %dx                /* COM1 line status register */
     movw $0xffff, %di
 wait_thre:
