@@ -488,6 +488,9 @@ static void on_shutdown_timeout(void *ctx, uint32_t events)
 {
     struct vm *vm = ctx;
     (void)events;
+    loop_remove(&vm->loop, vm->shutdown_timer_fd);   /* one-shot */
+    close(vm->shutdown_timer_fd);
+    vm->shutdown_timer_fd = -1;
     log_info("the guest did not power off within %d s of the power button: stopping it", vm->cfg->shutdown_timeout);
     stop_by_signal(vm, SIGTERM);
 }
@@ -506,7 +509,8 @@ static void on_signal(void *ctx, uint32_t events)
         press_power_button(vm);
         log_info("SIGTERM: pressed the ACPI power button; the guest has %d s to power off (SIGTERM again stops it now)",
                  vm->cfg->shutdown_timeout);
-        loop_add_timer(&vm->loop, (uint64_t)vm->cfg->shutdown_timeout * 1000, 0, on_shutdown_timeout, vm);
+        vm->shutdown_timer_fd = loop_add_timer(&vm->loop, (uint64_t)vm->cfg->shutdown_timeout * 1000, 0,
+                                               on_shutdown_timeout, vm);
         return;
     }
     pthread_mutex_lock(&vm->stop_lock);

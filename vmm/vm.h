@@ -104,6 +104,7 @@ struct vm {
     struct control *control;    /* QMP socket, or NULL */
     bool paused;                /* vCPUs stopped by "stop" */
     bool power_button_pressed;  /* SIGTERM pressed it; the next SIGTERM stops at once */
+    int shutdown_timer_fd;      /* the grace period after that press */
     int debugcon_fd;            /* port 0x402 output (SeaBIOS's debug log), -1 if not kept */
     struct timespec started;
 };

@@ -81,12 +81,14 @@ else
 fi
 
 # SIGTERM presses the ACPI power button; a guest that ignores it is stopped by a second SIGTERM
-# (143), or by --shutdown-timeout.
+# (143), or by --shutdown-timeout. (Signals go to vmm itself: timeout(1) would repeat them to its
+# whole process group.)
+vmm_pid() { pgrep -P "$1" | head -n 1; }
 out=$WORK/sigterm2.out
 timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M </dev/null >"$out" 2>&1 &
 pid=$!
-wait_for "$out" "hello: type a line" 30 && kill -TERM $pid
-wait_for "$out" "pressed the ACPI power button" 10 && kill -TERM $pid
+wait_for "$out" "hello: type a line" 30 && kill -TERM "$(vmm_pid $pid)"
+wait_for "$out" "pressed the ACPI power button" 10 && sleep 0.5 && kill -TERM "$(vmm_pid $pid)"
 wait $pid
 rc=$?
 if [ $rc -eq 143 ] && has_line "$out" "SIGTERM: pressed the ACPI power button" && has_line "$out" "exit status 143"; then
@@ -97,7 +99,7 @@ fi
 out=$WORK/sigterm-timeout.out
 timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M --shutdown-timeout 1 </dev/null >"$out" 2>&1 &
 pid=$!
-wait_for "$out" "hello: type a line" 30 && kill -TERM $pid
+wait_for "$out" "hello: type a line" 30 && kill -TERM "$(vmm_pid $pid)"
 wait $pid
 rc=$?
 if [ $rc -eq 143 ] && has_line "$out" "did not power off within 1 s"; then
@@ -107,7 +109,7 @@ else
 fi
 timeout -s KILL 60 "$VMM" run --kernel "$HELLO" --memory 64M </dev/null >"$WORK/sigint.out" 2>&1 &
 pid=$!
-wait_for "$WORK/sigint.out" "hello: type a line" 30 && kill -INT $pid
+wait_for "$WORK/sigint.out" "hello: type a line" 30 && kill -INT "$(vmm_pid $pid)"
 wait $pid
 rc=$?
 if [ $rc -eq 130 ]; then pass signal.sigint; else fail signal.sigint "exit $rc"; fi
