@@ -54,9 +54,11 @@ if wait_for "$out" "serial console on /dev/pts/" 10; then
     pty=$(sed -n 's/.*serial console on \(\/dev\/pts\/[0-9]*\).*/\1/p' "$out")
     exec 8<>"$pty"
     stty -F "$pty" raw -echo 2>/dev/null
-    timeout 30 grep -q -m1 "hello: type a line" <&8
-    printf 'via the pty\r' >&8
-    timeout 30 grep -q -m1 "hello: got via the pty" <&8 && got=yes || got=no
+    cat <&8 >"$WORK/pty.read" &
+    catpid=$!
+    wait_for "$WORK/pty.read" "hello: type a line" 30 && printf 'via the pty\r' >&8
+    wait_for "$WORK/pty.read" "hello: got via the pty" 30 && got=yes || got=no
+    kill $catpid 2>/dev/null
     exec 8<&-
 fi
 wait $pid
