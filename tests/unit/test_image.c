@@ -14,53 +14,8 @@
 
 #include "vmm/block/image.h"
 
-static char dir[64];
-
-static void remove_dir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  could not remove %s\n", dir);
-}
-
-static const char *tmp(const char *name)
-{
-    static char paths[16][160];
-    static int next;
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/test_image.XXXXXX");
-        if (!mkdtemp(dir))
-            abort();
-        atexit(remove_dir);
-    }
-    char *p = paths[next++ % 16];
-    snprintf(p, 160, "%s/%s", dir, name);
-    return p;
-}
-
-static bool have_qemu_img(void)
-{
-    static int have = -1;
-    if (have < 0) {
-        have = system("qemu-img --version >/dev/null 2>&1") == 0;
-        if (!have)
-            fprintf(stderr, "  skipping the qemu-img cross-checks: qemu-img is not installed (apt-get install qemu-utils)\n");
-    }
-    return have;
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-}
+#define SCRATCH_PREFIX "test_image"
+#include "tests/unit/scratch.h"
 
 static int write_file(const char *path, uint64_t size, uint8_t pattern)
 {
