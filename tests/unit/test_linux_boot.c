@@ -18,29 +18,7 @@ TEST_MAIN()
 #define CMDLINE "console=ttyS0 root=/dev/vda"
 
 /* Zero-page offsets (Linux Documentation/arch/x86/zero-page.rst and boot.rst). */
-#define ZP_ACPI_RSDP 0x070
-#define ZP_EXT_RAMDISK_IMAGE 0x0c0
-#define ZP_EXT_RAMDISK_SIZE 0x0c4
-#define ZP_EXT_CMD_LINE_PTR 0x0c8
-#define ZP_E820_ENTRIES 0x1e8
-#define ZP_E820_TABLE 0x2d0
-#define HDR_SETUP_SECTS 0x1f1
-#define HDR_BOOT_FLAG 0x1fe
-#define HDR_JUMP 0x200
-#define HDR_MAGIC 0x202
-#define HDR_VERSION 0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS 0x211
-#define HDR_CODE32_START 0x214
-#define HDR_RAMDISK_IMAGE 0x218
-#define HDR_RAMDISK_SIZE 0x21c
-#define HDR_HEAP_END_PTR 0x224
-#define HDR_CMD_LINE_PTR 0x228
-#define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_XLOADFLAGS 0x236
-#define HDR_CMDLINE_SIZE 0x238
-#define HDR_PREF_ADDRESS 0x258
-#define HDR_INIT_SIZE 0x260
+#include "firmware/boot_params.h"
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
