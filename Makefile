@@ -15,7 +15,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -DVMM_VERSION='"$(VERSION)"' $(PK
 LDLIBS := $(PKG_LIBS) -laio -lpthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c vmm/net/*.c vmm/ui/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/block/*.c vmm/net/*.c vmm/ui/*.c vmm/manage/*.c devices/*.c devices/virtio/*.c arch/x86/*.c firmware/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
