@@ -14,7 +14,7 @@ GUEST_LD ?= ld
 GUEST_OBJCOPY ?= objcopy
 GUEST_AR ?= ar
 
-GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0 vblk vnet powerbtn vwrite
+GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0 vblk vnet powerbtn vwrite prompt
 
 # Per program NAME: GUEST_MAIN_NAME, its C file when not NAME.c; GUEST_CDEFS_NAME, C switches;
 # GUEST_EXTRA_NAME, extra objects (sources in $(GUEST_SRC)/X.S); GUEST_DEFS_NAME, assembler
