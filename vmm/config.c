@@ -92,8 +92,22 @@ int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t er
     else if (!strncmp(s, "file:", 5) && s[5]) {
         c->serial = CONSOLE_FILE;
         c->serial_path = s + 5;
+    } else if (!strncmp(s, "socket:", 7) && s[7] && s[7] != ',') {
+        /* socket:PATH[,log=FILE]: the socket `vmm console` attaches to, and a copy of the output. */
+        c->serial = CONSOLE_SOCKET;
+        snprintf(c->serial_socket, sizeof(c->serial_socket), "%s", s + 7);
+        char *comma = strchr(c->serial_socket, ',');
+        if (comma) {
+            *comma = 0;
+            if (strncmp(comma + 1, "log=", 4) || !comma[5]) {
+                snprintf(err, errlen, "--serial '%s': after socket:PATH only log=FILE is understood", s);
+                return -EINVAL;
+            }
+            c->serial_log = comma + 5;
+        }
+        c->serial_path = c->serial_socket;
     } else {
-        snprintf(err, errlen, "--serial '%s' is not understood: use stdio, file:PATH, pty or none", s);
+        snprintf(err, errlen, "--serial '%s' is not understood: use stdio, file:PATH, pty, socket:PATH[,log=FILE] or none", s);
         return -EINVAL;
     }
     return 0;
@@ -267,9 +281,13 @@ int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen)
     char *colon = addr ? strrchr(addr, ':') : NULL;
     char *end = NULL;
     long display = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || end == colon + 1 || *end || display < 0 || display > 59635 ||
+    if (colon && !strcmp(colon + 1, "auto")) {
+        display = -1;   /* the first free display from :0 up */
+        end = colon + 5;
+    }
+    if (!colon || end == colon + 1 || *end || display < -1 || display > 59635 ||
         (size_t)(colon - addr) >= sizeof(v->listen)) {
-        snprintf(err, errlen, "--vnc '%s' is not understood: write [ADDRESS]:DISPLAY, e.g. :0 or 127.0.0.1:1", addr ? addr : "");
+        snprintf(err, errlen, "--vnc '%s' is not understood: write [ADDRESS]:DISPLAY, e.g. :0, 127.0.0.1:1 or 127.0.0.1:auto", addr ? addr : "");
         return -EINVAL;
     }
     snprintf(v->listen, sizeof(v->listen), "%.*s", (int)(colon - addr), addr);

@@ -55,7 +55,9 @@ struct vm_config {
     struct cpu_model cpu;
     const char *kernel, *initrd, *append, *firmware;
     enum console_mode serial;
-    const char *serial_path;       /* for CONSOLE_FILE */
+    const char *serial_path;       /* for CONSOLE_FILE and CONSOLE_SOCKET */
+    char serial_socket[4096];      /* CONSOLE_SOCKET's path (serial_path points here) */
+    const char *serial_log;        /* copy of the console output (socket:PATH,log=FILE), or NULL */
     bool no_reboot;
     int shutdown_timeout;          /* seconds the guest gets after SIGTERM presses the power button */
     const char *debugcon;          /* file for port 0x402 output, or NULL */
@@ -68,6 +70,7 @@ struct vm_config {
     int nnics;
     const char *cdrom;             /* ISO for the virtio-scsi CD-ROM */
     const char *control;           /* QMP control socket path, or NULL */
+    const char *pidfile;           /* locked pidfile while running, or NULL */
     enum boot_device boot;
     struct vnc_config vnc;
 };

@@ -1,4 +1,4 @@
-/* Host side of the serial console: stdio (raw tty, Ctrl-A escapes), file, pty or none. */
+/* Host side of the serial console: stdio (raw tty, Ctrl-A escapes), file, pty, a unix socket or none. */
 #define _GNU_SOURCE
 #include "console.h"
 
@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -38,13 +42,50 @@ static int open_pty(struct console *c)
     return fd;
 }
 
-int console_open(struct console *c, enum console_mode mode, const char *path)
+/* A listening unix socket at path, mode 0600 (a stale socket from a dead VM is replaced). */
+static int open_socket(struct console *c, const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(a.sun_path) || strlen(path) >= sizeof(c->socket_path)) {
+        log_error("console socket path %s is too long (at most %zu characters)", path, sizeof(a.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    unlink(path);
+    mode_t old = umask(0077);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
+    umask(old);
+    if (rc || listen(fd, 4)) {
+        int e = errno;
+        log_error("cannot serve the console socket %s: %s (choose a writable path)", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    snprintf(c->socket_path, sizeof(c->socket_path), "%s", path);
+    c->listen_fd = fd;
+    return 0;
+}
+
+int console_open(struct console *c, enum console_mode mode, const char *path, const char *log_path)
 {
     memset(c, 0, sizeof(*c));
     c->mode = mode;
     c->in_fd = c->out_fd = -1;
     c->space_efd = -1;
     c->pty_slave_fd = -1;
+    c->listen_fd = -1;
+    c->log_fd = -1;
+    pthread_mutex_init(&c->out_lock, NULL);
+    if (log_path) {
+        c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        if (c->log_fd < 0) {
+            log_error("cannot write the console log to %s: %s (choose a writable path)", log_path, strerror(errno));
+            return -errno;
+        }
+    }
     switch (mode) {
     case CONSOLE_STDIO:
         c->in_fd = STDIN_FILENO;
@@ -64,6 +105,8 @@ int console_open(struct console *c, enum console_mode mode, const char *path)
         if (c->in_fd < 0)
             return -EIO;
         break;
+    case CONSOLE_SOCKET:
+        return open_socket(c, path);
     case CONSOLE_NONE:
         break;
     }
@@ -88,11 +131,39 @@ static void write_all(int fd, const uint8_t *buf, size_t len)
     }
 }
 
+/* A socket client that stops reading must not stall the vCPU: wait briefly, then drop bytes. */
+static void send_to_client(int fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            if (poll(&p, 1, 100) == 1)
+                continue;
+        }
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Runs on the vCPU thread that drives the UART. */
 static void console_write(void *ctx, const uint8_t *buf, size_t len)
 {
     struct console *c = ctx;
-    if (c->out_fd >= 0)
+    if (c->log_fd >= 0)
+        write_all(c->log_fd, buf, len);
+    if (c->mode == CONSOLE_SOCKET) {
+        pthread_mutex_lock(&c->out_lock);
+        if (c->out_fd >= 0)
+            send_to_client(c->out_fd, buf, len);
+        pthread_mutex_unlock(&c->out_lock);
+    } else if (c->out_fd >= 0) {
         write_all(c->out_fd, buf, len);
+    }
 }
 
 static void console_rx_space(void *ctx)
@@ -146,6 +217,39 @@ static size_t filter_escapes(struct console *c, uint8_t *buf, size_t len)
 
 static void on_input(void *ctx, uint32_t events);
 
+/* The attached client went away: the console waits for the next one; pending input is dropped. */
+static void drop_client(struct console *c)
+{
+    loop_remove(c->loop, c->in_fd);
+    pthread_mutex_lock(&c->out_lock);
+    close(c->in_fd);
+    c->in_fd = c->out_fd = -1;
+    pthread_mutex_unlock(&c->out_lock);
+    c->npending = c->pending_off = 0;
+    c->input_paused = false;
+}
+
+/* One client at a time, like virsh console: a second one is told so and closed. */
+static void on_connect(void *ctx, uint32_t events)
+{
+    struct console *c = ctx;
+    (void)events;
+    int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (c->in_fd >= 0) {
+        static const char busy[] = "vmm: error: another client is attached to this console (detach it first)\r\n";
+        send_to_client(fd, (const uint8_t *)busy, sizeof(busy) - 1);
+        close(fd);
+        return;
+    }
+    pthread_mutex_lock(&c->out_lock);
+    c->in_fd = c->out_fd = fd;
+    pthread_mutex_unlock(&c->out_lock);
+    if (loop_add(c->loop, fd, EPOLLIN, on_input, c))
+        drop_client(c);
+}
+
 /* Hands buffered input to the UART; stops reading the host fd while the UART is full. */
 static void push_pending(struct console *c)
 {
@@ -156,6 +260,8 @@ static void push_pending(struct console *c)
         c->pending_off += n;
     }
     bool leftover = c->pending_off < c->npending;
+    if (c->in_fd < 0)
+        return;
     if (leftover && !c->input_paused) {
         loop_remove(c->loop, c->in_fd);
         c->input_paused = true;
@@ -173,6 +279,10 @@ static void on_input(void *ctx, uint32_t events)
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
+        if (c->mode == CONSOLE_SOCKET) {
+            drop_client(c);
+            return;
+        }
         /* End of input (stdin closed): the guest keeps running without it. */
         loop_remove(c->loop, c->in_fd);
         c->input_closed = true;
@@ -199,12 +309,14 @@ int console_attach(struct console *c, struct serial *uart, struct event_loop *lo
     c->loop = loop;
     c->quit = quit;
     c->quit_ctx = ctx;
-    if (c->in_fd < 0)
+    if (c->in_fd < 0 && c->listen_fd < 0)
         return 0;
     c->space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->space_efd < 0)
         return -errno;
     int rc = loop_add(loop, c->space_efd, EPOLLIN, on_space, c);
+    if (rc == 0 && c->listen_fd >= 0)
+        return loop_add(loop, c->listen_fd, EPOLLIN, on_connect, c);
     if (rc == 0)
         rc = loop_add(loop, c->in_fd, EPOLLIN, on_input, c);
     if (rc == -EPERM) {
@@ -223,6 +335,18 @@ void console_close(struct console *c)
         close(c->out_fd);
     if (c->pty_slave_fd >= 0)
         close(c->pty_slave_fd);
+    if (c->mode == CONSOLE_SOCKET) {
+        if (c->in_fd >= 0)
+            close(c->in_fd);
+        if (c->listen_fd >= 0) {
+            close(c->listen_fd);
+            unlink(c->socket_path);
+        }
+        c->listen_fd = -1;
+    }
+    if (c->log_fd >= 0)
+        close(c->log_fd);
+    c->log_fd = -1;
     term_restore();
     c->in_fd = c->out_fd = c->space_efd = -1;
 }

@@ -1,15 +1,16 @@
-/* Host side of the serial console: stdio (raw tty, Ctrl-A escapes), file, pty or none. */
+/* Host side of the serial console: stdio (raw tty, Ctrl-A escapes), file, pty, a unix socket or none. */
 #ifndef VMM_CONSOLE_H
 #define VMM_CONSOLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "devices/serial.h"
 #include "vmm/loop.h"
 
-enum console_mode { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_PTY, CONSOLE_NONE };
+enum console_mode { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_PTY, CONSOLE_SOCKET, CONSOLE_NONE };
 
 struct console {
     enum console_mode mode;
@@ -25,10 +26,16 @@ struct console {
     void *quit_ctx;
     char pty_name[64];
     int pty_slave_fd;            /* kept open so the master never sees hang-up */
+    int listen_fd;               /* CONSOLE_SOCKET: the unix socket clients attach through */
+    char socket_path[108];
+    int log_fd;                  /* a copy of all output (socket mode's log=FILE), or -1 */
+    pthread_mutex_t out_lock;    /* guards out_fd/in_fd while a socket client comes and goes */
 };
 
-/* Opens the backend: for CONSOLE_FILE `path` is the output file. Prints one error line on failure. */
-int console_open(struct console *c, enum console_mode mode, const char *path);
+/* Opens the backend: for CONSOLE_FILE `path` is the output file, for CONSOLE_SOCKET the unix socket
+ * (mode 0600) that one client at a time attaches to (vmm console); `log_path` (NULL: none) gets a
+ * copy of everything the guest prints. Prints one error line on failure. */
+int console_open(struct console *c, enum console_mode mode, const char *path, const char *log_path);
 /* The serial backend that writes to this console. */
 struct serial_backend console_backend(struct console *c);
 /* Starts feeding input into `uart` from the event loop. */

@@ -6,6 +6,7 @@
 
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/manage/pidfile.h"
 #include "vmm/vm.h"
 
 int img_main(int argc, char **argv);   /* vmm/img.c */
@@ -47,7 +48,8 @@ static void usage(FILE *out)
         "  --vnc [ADDR]:N[,password=P]\n"
         "                       a display (bochs-display) served over VNC on port 5900+N, address\n"
         "                       default 127.0.0.1; keyboard and mouse through PS/2\n"
-        "  --serial MODE        stdio (default), file:PATH, pty, none; Ctrl-A x quits on stdio\n"
+        "  --serial MODE        stdio (default), file:PATH, pty, none, or socket:PATH[,log=FILE] (a unix\n"
+        "                       socket one client at a time attaches to); Ctrl-A x quits on stdio\n"
         "  --no-reboot          exit (status 2) when the guest resets instead of restarting it\n"
         "  --shutdown-timeout S seconds the guest gets to power off after SIGTERM presses the ACPI\n"
         "                       power button (default 30; 0: SIGTERM stops at once)\n"
@@ -57,6 +59,7 @@ static void usage(FILE *out)
         "  --control PATH       a QMP control socket (mode 0600) for scripts: query-status, stop, cont,\n"
         "                       system_powerdown, system_reset, quit, query-block, query-vnc,\n"
         "                       screendump; also --qmp unix:PATH[,server,nowait] as QEMU spells it\n"
+        "  --pidfile PATH       write vmm's pid to PATH and hold a lock on it while the VM runs\n"
         "\n"
         "Observing:\n"
         "  --stats              print VM exits by reason, busiest ports/MMIO, assisted instructions at exit\n"
@@ -67,7 +70,7 @@ static void usage(FILE *out)
         CONFIG_MAX_CPUS, cpu_feature_names());
 }
 
-enum { OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_PIDFILE = 246, OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -86,6 +89,7 @@ static const struct option run_options[] = {
     { "cdrom", required_argument, NULL, OPT_CDROM },
     { "control", required_argument, NULL, OPT_CONTROL },
     { "qmp", required_argument, NULL, OPT_QMP },
+    { "pidfile", required_argument, NULL, OPT_PIDFILE },
     { "boot", required_argument, NULL, OPT_BOOT },
     { "vnc", required_argument, NULL, OPT_VNC },
     { "serial", required_argument, NULL, OPT_SERIAL },
@@ -119,6 +123,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
         case OPT_CDROM: c->cdrom = optarg; break;
         case OPT_CONTROL: c->control = optarg; break;
+        case OPT_PIDFILE: c->pidfile = optarg; break;
         case OPT_QMP:
             /* QEMU's spelling: unix:PATH[,server[=on]][,nowait|wait=off] (vmm always serves, never waits). */
             if (strncmp(optarg, "unix:", 5) || !optarg[5]) {
@@ -190,11 +195,21 @@ static int cmd_run(int argc, char **argv)
     if (rc)
         return rc > 0 ? 0 : EXIT_ERROR;
     log_trace_enabled = cfg.trace;
+    int pid_fd = -1;
+    if (cfg.pidfile) {
+        char err[512];
+        pid_fd = pidfile_acquire(cfg.pidfile, err, sizeof(err));
+        if (pid_fd < 0) {
+            log_error("%s", err);
+            return EXIT_ERROR;
+        }
+    }
     struct vm vm;
     int status = EXIT_ERROR;
     if (vm_create(&vm, &cfg) == 0)
         status = vm_run(&vm);
     vm_destroy(&vm);
+    pidfile_release(pid_fd, cfg.pidfile);
     return status;
 }
 

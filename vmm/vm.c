@@ -859,7 +859,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         log_error("cannot set up the event loop: %s", strerror(errno));
         return -1;
     }
-    if (console_open(&vm->console, cfg->serial, cfg->serial_path))
+    if (console_open(&vm->console, cfg->serial, cfg->serial_path, cfg->serial_log))
         return -1;
     if (cfg->debugcon) {
         vm->debugcon_fd = open(cfg->debugcon, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);

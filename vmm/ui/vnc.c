@@ -274,7 +274,7 @@ static int configure_screen(struct vnc *v, const struct vnc_options *o, char *er
         return -ENOMEM;
     s->desktopName = v->name;
     s->screenData = v;
-    s->autoPort = FALSE;
+    s->autoPort = FALSE;                /* its autoprobe would also listen on every IPv6 address */
     s->alwaysShared = TRUE;             /* every client sees the screen; none kicks the others */
     s->cursor = NULL;                   /* never draw a cursor into guest memory */
     s->deferUpdateTime = 0;             /* the timer already batches */
@@ -321,11 +321,31 @@ static int start_listening(struct vnc *v, const char *addr, int display, char *e
     return 0;
 }
 
+/* The first display from :0 whose port on the IPv4 address `addr` is free (-1: none up to :99). */
+static int free_display(const char *addr)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+        return -1;
+    for (int d = 0; d < 100; d++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        if (fd < 0)
+            return -1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        a.sin_port = htons((uint16_t)(VNC_PORT_BASE + d));
+        int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
+        close(fd);
+        if (rc == 0)
+            return d;
+    }
+    return -1;
+}
+
 int vnc_start(struct vnc **out, const struct vnc_options *o, struct display *d, const struct vnc_input *in,
               struct event_loop *loop, char *err, size_t errlen)
 {
     *out = NULL;
-    if (o->display < 0 || o->display > 65535 - VNC_PORT_BASE) {
+    if (o->display < -1 || o->display > 65535 - VNC_PORT_BASE) {
         snprintf(err, errlen, "vnc: display number %d out of range (0..%d)", o->display, 65535 - VNC_PORT_BASE);
         return -EINVAL;
     }
@@ -339,18 +359,23 @@ int vnc_start(struct vnc **out, const struct vnc_options *o, struct display *d, 
     }
     v->display = d;
     v->loop = loop;
-    v->port = VNC_PORT_BASE + o->display;
+    const char *addr = o->listen ? o->listen : "127.0.0.1";
+    int display = o->display >= 0 ? o->display : free_display(addr);
+    v->port = VNC_PORT_BASE + display;
     v->timer_fd = v->listen_fds[0] = v->listen_fds[1] = -1;
     if (in)
         v->input = *in;
-    const char *addr = o->listen ? o->listen : "127.0.0.1";
     int rc = configure_screen(v, o, err, errlen);
+    if (!rc && display < 0) {
+        snprintf(err, errlen, "vnc: no free display on %s from :0 to :99 (an IPv4 address is needed for a free display to be found)", addr);
+        rc = -EADDRINUSE;
+    }
     if (rc == -ENOMEM)
         snprintf(err, errlen, "vnc: out of memory");
     if (!rc && (rc = screen_follow_mode(v, &(struct display_mode){ .enabled = false })) < 0)
         snprintf(err, errlen, "vnc: out of memory");
     if (!rc)
-        rc = start_listening(v, addr, o->display, err, errlen);
+        rc = start_listening(v, addr, display, err, errlen);
     if (!rc && (rc = v->timer_fd = loop_add_timer(loop, VNC_UPDATE_MS, VNC_UPDATE_MS, on_timer, v)) < 0)
         snprintf(err, errlen, "vnc: cannot start the update timer: %s", strerror(-rc));
     if (rc < 0) {

@@ -14,7 +14,7 @@ struct vnc;
 
 struct vnc_options {
     const char *listen;             /* IPv4 or IPv6 address; NULL: 127.0.0.1 */
-    int display;                    /* TCP port VNC_PORT_BASE + display */
+    int display;                    /* TCP port VNC_PORT_BASE + display; -1: the first free one */
     const char *password;           /* NULL or "": no authentication; else VNC auth (8 chars used) */
     const char *name;               /* desktop name; NULL: "vmm" */
 };
