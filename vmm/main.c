@@ -6,6 +6,7 @@
 
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/manage/commands.h"
 #include "vmm/manage/pidfile.h"
 #include "vmm/vm.h"
 
@@ -20,6 +21,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: vmm run [options]      boot a virtual machine in the foreground\n"
         "       vmm img COMMAND ...    disk images: create, info, check, convert, resize, commit, rebase\n"
+        "       vmm VERB NAME ...      managed VMs: create, list, start, console, shutdown, clone, ... (below)\n"
         "       vmm --version | --help\n"
         "\n"
         "What to boot (one of):\n"
@@ -68,6 +70,8 @@ static void usage(FILE *out)
         "Exit status: 0 guest powered off, 1 error, 2 reset with --no-reboot, 3 triple fault,\n"
         "4 guest panic (pvpanic), 5 instruction not emulated, 6 KVM internal error, 128+N signal N.\n",
         CONFIG_MAX_CPUS, cpu_feature_names());
+    fprintf(out, "\n");
+    manage_usage(out);
 }
 
 enum { OPT_PIDFILE = 246, OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
@@ -234,6 +238,9 @@ int main(int argc, char **argv)
         return img_main(argc - 1, argv + 1);
     if (cmd[0] == '-') /* "vmm --kernel ..." is "vmm run --kernel ..." */
         return cmd_run(argc, argv);
-    log_error("unknown command '%s': use 'vmm run [options]' (see vmm --help)", cmd);
+    int rc = manage_main(argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
+    log_error("unknown command '%s': use 'vmm run [options]' or a management verb (see vmm --help)", cmd);
     return EXIT_ERROR;
 }

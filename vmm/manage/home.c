@@ -150,3 +150,11 @@ int name_valid(const char *name)
     }
     return 1;
 }
+
+void errorf(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}

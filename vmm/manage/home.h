@@ -17,6 +17,8 @@ int mkdir_p(const char *path, mode_t mode);
 /* Writes `data` to `path` atomically: a temporary file in the same directory, fsync, rename,
  * fsync of the directory. Readers see the old file or the new one, never half of one. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, char *err, size_t errlen);
+/* snprintf into an error buffer; long paths are cut rather than refused. */
+void errorf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A VM or network name: 1-32 characters of [A-Za-z0-9_.-], not starting with '.' or '-'. */
 int name_valid(const char *name);
 

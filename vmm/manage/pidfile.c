@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/manage/home.h"
 #include "vmm/manage/pidfile.h"
 
 static pid_t read_pid(int fd)
@@ -24,7 +25,7 @@ int pidfile_acquire(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create pidfile %s: %s", path, strerror(errno));
+        errorf(err, errlen, "cannot create pidfile %s: %s", path, strerror(errno));
         return -errno;
     }
     struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -32,16 +33,16 @@ int pidfile_acquire(const char *path, char *err, size_t errlen)
         int e = errno;
         pid_t owner = read_pid(fd);
         if (e == EAGAIN || e == EACCES)
-            snprintf(err, errlen, "pidfile %s is held by running process %d (the VM is already running)", path, (int)owner);
+            errorf(err, errlen, "pidfile %s is held by running process %d (the VM is already running)", path, (int)owner);
         else
-            snprintf(err, errlen, "cannot lock pidfile %s: %s", path, strerror(e));
+            errorf(err, errlen, "cannot lock pidfile %s: %s", path, strerror(e));
         close(fd);
         return -e;
     }
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
     if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n) {
-        snprintf(err, errlen, "cannot write pidfile %s: %s", path, strerror(errno));
+        errorf(err, errlen, "cannot write pidfile %s: %s", path, strerror(errno));
         close(fd);
         return -EIO;
     }
