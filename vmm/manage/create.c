@@ -76,11 +76,15 @@ static const char *format_for(const char *path, const char *format)
     return dot && (!strcmp(dot, ".img") || !strcmp(dot, ".raw") || !strcmp(dot, ".iso")) ? "raw" : "qcow2";
 }
 
-/* size= in GiB (virt-install's unit), fractions allowed. */
+/* size= in GiB (virt-install's unit, fractions allowed), or with a K/M/G/T suffix. */
 static int parse_gib(const char *s, uint64_t *bytes)
 {
     char *end;
     double g = strtod(s, &end);
+    if (end != s && *end && image_parse_size(s, bytes) == 0 && *bytes > 0) {
+        *bytes = (*bytes + 511) & ~511ULL;
+        return 0;
+    }
     if (end == s || *end || !(g > 0) || g > 65536)
         return -EINVAL;
     *bytes = ((uint64_t)(g * (1 << 30)) + 511) & ~511ULL;
@@ -153,7 +157,7 @@ int disk_add(struct vmdef *d, char *spec, struct created *made, char *err, size_
     const char *fmt = format_for(path, format);
     int rc = parse_gib(size, &o.size) ? -EINVAL : 0;
     if (rc) {
-        errorf(err, errlen, "--disk size=%s is not a size in GiB (e.g. size=10 or size=0.5)", size);
+        errorf(err, errlen, "--disk size=%s is not a size in GiB (e.g. size=10, size=0.5 or size=512M)", size);
         return rc;
     }
     if ((rc = new_image_path(d, path, k->target, fmt, k->path, sizeof(k->path), err, errlen)))
