@@ -6,6 +6,7 @@
 
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/manage/network.h"
 #include "vmm/vm.h"
 
 int img_main(int argc, char **argv);   /* vmm/img.c */
@@ -19,6 +20,9 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: vmm run [options]      boot a virtual machine in the foreground\n"
         "       vmm img COMMAND ...    disk images: create, info, check, convert, resize, commit, rebase\n"
+        "       vmm net-create NAME --subnet CIDR [--nat] [--dhcp] | net-list | net-info NAME |\n"
+        "           net-start NAME | net-destroy NAME\n"
+        "                              private networks: a bridge, optional NAT and DHCP (root)\n"
         "       vmm --version | --help\n"
         "\n"
         "What to boot (one of):\n"
@@ -218,6 +222,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "img"))
         return img_main(argc - 1, argv + 1);
+    if (!strncmp(cmd, "net-", 4))
+        return network_main(argc - 1, argv + 1);
     if (cmd[0] == '-') /* "vmm --kernel ..." is "vmm run --kernel ..." */
         return cmd_run(argc, argv);
     log_error("unknown command '%s': use 'vmm run [options]' (see vmm --help)", cmd);

@@ -115,5 +115,7 @@ int net_tap_open(struct net_backend **out, struct event_loop *loop, const char *
  * backend closes or vmm exits. Needs CAP_NET_ADMIN. */
 int net_tap_open_bridge(struct net_backend **out, struct event_loop *loop, const char *bridge, char *err,
                         size_t errlen);
+/* True when `name` is a Linux bridge in this network namespace. */
+bool net_is_bridge(const char *name);
 
 #endif

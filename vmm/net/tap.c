@@ -313,7 +313,7 @@ int net_tap_open(struct net_backend **out, struct event_loop *loop, const char *
 
 /* The bridge driver names itself "bridge" to ETHTOOL_GDRVINFO (asked by ioctl, which, unlike
  * /sys/class/net, always sees the caller's network namespace). */
-static bool is_bridge(const char *name)
+bool net_is_bridge(const char *name)
 {
     int sock = socket(AF_LOCAL, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
@@ -371,7 +371,7 @@ int net_tap_open_bridge(struct net_backend **out, struct event_loop *loop, const
                  "ip link add %s type bridge", bridge, bridge);
         return -ENODEV;
     }
-    if (!is_bridge(bridge)) {
+    if (!net_is_bridge(bridge)) {
         snprintf(err, errlen, "interface %s is not a bridge: name a Linux bridge (ip -d link show type bridge)",
                  bridge);
         return -EINVAL;
