@@ -242,12 +242,12 @@ static bool bridge_taken(const char *bridge, const struct net_def *defs, int n)
 static int choose_bridge(struct net_def *d, const struct net_def *defs, int n, char *err)
 {
     if (strlen(d->name) <= IFNAMSIZ - 1 - strlen(BRIDGE_PREFIX)) {
-        snprintf(d->bridge, sizeof(d->bridge), BRIDGE_PREFIX "%s", d->name);
+        snprintf(d->bridge, sizeof(d->bridge), BRIDGE_PREFIX "%.9s", d->name);
         if (!bridge_taken(d->bridge, defs, n))
             return 0;
     }
     for (int i = 0; i < 100; i++) {
-        snprintf(d->bridge, sizeof(d->bridge), BRIDGE_PREFIX "%.7s%02d", d->name, i);
+        snprintf(d->bridge, sizeof(d->bridge), BRIDGE_PREFIX "%.7s%02u", d->name, (unsigned)i % 100u);
         if (!bridge_taken(d->bridge, defs, n))
             return 0;
     }
