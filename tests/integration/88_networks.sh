@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Private networks (vmm net-create/net-list/net-info/net-start/net-destroy) inside a network
 # namespace this test creates, with a throwaway VMM_HOME: a network with NAT and DHCP (nftables
-# table, dnsmasq bound to its bridge alone) and a plain one; two vping guests on the first hear
+# table, dnsmasq bound to its bridge alone, a lease for a client in a second namespace) and a
+# plain one; two vping guests on the first hear
 # each other's beacons, a third on the second hears neither; net-destroy leaves nothing behind;
 # bad input (duplicate name, bad subnets, no privilege, a missing bridge) and a step failing late
 # give one clear error and leave nothing half-created. No traffic leaves the namespace.
 set -u
 . tests/lib.sh
-TESTS="create list definition dnsmasq nat frames-same-network isolated taps-gone duplicate-name bad-subnet
+TESTS="create list definition dnsmasq dhcp-lease nat frames-same-network isolated taps-gone duplicate-name bad-subnet
        not-root rollback bridge-missing start-again destroy"
 
 skip_all() {
@@ -15,13 +16,13 @@ skip_all() {
     exit 0
 }
 [ "$(id -u)" = 0 ] || skip_all "needs root to create a network namespace, bridges and taps"
-for tool in ip nft dnsmasq ss setpriv jq; do
+for tool in ip nft dnsmasq ss setpriv jq busybox; do
     command -v $tool >/dev/null || skip_all "$tool is not installed (tests/install-deps.sh installs it)"
 done
 [ -c /dev/net/tun ] || skip_all "/dev/net/tun is missing (modprobe tun)"
 need_kvm networks || exit 0
 
-ns=vmmnet$$
+ns=vmmnet$$ client=vmmcli$$
 export VMM_HOME=$WORK/nethome
 nobody_home=$(mktemp -d /tmp/vmm-nobody.XXXXXX)
 chown 65534:65534 "$nobody_home"
@@ -31,6 +32,7 @@ cleanup() {
     # dnsmasq (or anything else) still running in the namespace, then the namespace itself.
     for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     ip netns del $ns 2>/dev/null
+    ip netns del $client 2>/dev/null
     rm -rf "$nobody_home"
 }
 trap cleanup EXIT
@@ -88,6 +90,23 @@ if [ -n "$dpid" ] && [ "$(cat /proc/$dpid/comm 2>/dev/null)" = dnsmasq ] &&
 else
     fail networks.dnsmasq "pid '${dpid:-}' sockets '$socks'"
 fi
+
+# A DHCP client in a second namespace, on a veth whose other end is a port of the bridge, gets a
+# lease from the range, and dnsmasq records it under the state directory.
+ip netns add $client
+in_ns ip link add vmmv0 type veth peer name vmmv1
+in_ns ip link set vmmv1 netns $client
+in_ns ip link set vmmv0 master vmmbr-lab up
+ip netns exec $client ip link set vmmv1 up
+lease=$(timeout -s KILL 30 ip netns exec $client busybox udhcpc -i vmmv1 -n -q -t 10 -s /bin/true 2>&1)
+if echo "$lease" | grep -Eq "lease of 10\.77\.1\.([2-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-4]) obtained from 10\.77\.1\.1" &&
+    grep -q " 10\.77\.1\." "$VMM_HOME/run/net-lab/dnsmasq.leases"; then
+    pass networks.dhcp-lease
+else
+    fail networks.dhcp-lease "$(echo "$lease" | tail -n 2 | tr '\n' '|')"
+fi
+in_ns ip link del vmmv0
+ip netns del $client
 
 if in_ns nft list table ip vmm-lab 2>/dev/null | grep -q "ip saddr 10.77.1.0/24 ip daddr != 10.77.1.0/24 masquerade" &&
     [ "$(in_ns cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && ! in_ns nft list table ip vmm-other >/dev/null 2>&1; then
