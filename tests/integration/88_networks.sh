@@ -2,8 +2,8 @@
 # Private networks (vmm net-create/net-list/net-info/net-start/net-destroy) inside a network
 # namespace this test creates, with a throwaway VMM_HOME: a network with NAT and DHCP (nftables
 # table, dnsmasq bound to its bridge alone, a lease for a client in a second namespace) and a
-# plain one; two vping guests on the first hear
-# each other's beacons, a third on the second hears neither; net-destroy leaves nothing behind;
+# plain one; two vping guests on the first hear each other's beacons, a third on the second hears
+# neither; net-destroy leaves nothing behind;
 # bad input (duplicate name, bad subnets, no privilege, a missing bridge) and a step failing late
 # give one clear error and leave nothing half-created. No traffic leaves the namespace.
 set -u
