@@ -9,6 +9,7 @@ packages=(
     libjson-c-dev socat                        # the QMP control socket and its socat check
     qemu-utils jq                              # qemu-img/qemu-io: the reference for qcow2 images
     iproute2 fio                               # tap tests in network namespaces; the disk benchmark
+    dnsmasq-base nftables                      # vmm net-create: DHCP and NAT of private networks
     util-linux procps                          # setpriv, script, ps in tests
     linux-image-cloud-amd64 lz4 xz-utils       # Debian's kernel, booted in the tests
     acpica-tools                               # iasl checks the ACPI tables vmm generates

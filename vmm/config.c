@@ -254,8 +254,17 @@ int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen)
     } else if (first && !strncmp(first, "tap=", 4) && first[4]) {
         n->kind = NIC_TAP;
         n->tap = first + 4;
+    } else if (first && !strncmp(first, "bridge=", 7) && first[7]) {
+        n->kind = NIC_BRIDGE;
+        if (strlen(first + 7) >= sizeof(n->bridge)) {
+            snprintf(err, errlen, "--network bridge=%s: a bridge name has at most %zu characters", first + 7,
+                     sizeof(n->bridge) - 1);
+            return -EINVAL;
+        }
+        snprintf(n->bridge, sizeof(n->bridge), "%s", first + 7);
     } else {
-        snprintf(err, errlen, "--network '%s' is not understood: use user, tap=NAME or none", first ? first : "");
+        snprintf(err, errlen, "--network '%s' is not understood: use user, tap=NAME, bridge=BR or none",
+                 first ? first : "");
         return -EINVAL;
     }
     for (char *item = strtok_r(NULL, ",", &save); item; item = strtok_r(NULL, ",", &save)) {

@@ -28,11 +28,12 @@ struct disk_config {
 
 #define CONFIG_MAX_NICS 8
 
-enum nic_kind { NIC_USER, NIC_TAP };
+enum nic_kind { NIC_USER, NIC_TAP, NIC_BRIDGE };
 
 struct nic_config {
     enum nic_kind kind;
     const char *tap;               /* interface name for NIC_TAP */
+    char bridge[16];               /* Linux bridge for NIC_BRIDGE (vmm adds a tap of its own) */
     char hostfwd[512];             /* comma-separated hostfwd rules for NIC_USER */
     char bootfile[256];            /* DHCP boot file name for NIC_USER (e.g. an iPXE script URL) */
     uint8_t mac[6];

@@ -664,16 +664,26 @@ static int open_cdrom_and_roms(struct vm *vm)
     return 0;
 }
 
-/* Network backends (slirp, tap) are opened once and outlive resets. */
+static int open_backend(struct vm *vm, const struct nic_config *n, struct net_backend **out, char *err, size_t errlen)
+{
+    switch (n->kind) {
+    case NIC_TAP:
+        return net_tap_open(out, &vm->loop, n->tap, err, errlen);
+    case NIC_BRIDGE:
+        return net_tap_open_bridge(out, &vm->loop, n->bridge, err, errlen);
+    case NIC_USER:
+        break;
+    }
+    return net_slirp_open(out, &vm->loop, n->hostfwd[0] ? n->hostfwd : NULL, n->bootfile[0] ? n->bootfile : NULL,
+                          err, errlen);
+}
+
+/* Network backends (slirp, tap, tap on a bridge) are opened once and outlive resets. */
 static int open_networks(struct vm *vm)
 {
     for (int i = 0; i < vm->cfg->nnics; i++) {
-        const struct nic_config *n = &vm->cfg->nics[i];
         char err[512] = "";
-        int rc = n->kind == NIC_TAP ? net_tap_open(&vm->netdevs[i], &vm->loop, n->tap, err, sizeof(err))
-                                    : net_slirp_open(&vm->netdevs[i], &vm->loop, n->hostfwd[0] ? n->hostfwd : NULL,
-                                                     n->bootfile[0] ? n->bootfile : NULL,
-                                                     err, sizeof(err));
+        int rc = open_backend(vm, &vm->cfg->nics[i], &vm->netdevs[i], err, sizeof(err));
         if (rc) {
             log_error("%s", err[0] ? err : "cannot open the network backend");
             return -1;

@@ -14,7 +14,7 @@ GUEST_LD ?= ld
 GUEST_OBJCOPY ?= objcopy
 GUEST_AR ?= ar
 
-GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0 vblk vnet powerbtn vwrite prompt
+GUEST_PROGRAMS := hello longmode smp acpi reset assist panic triple bench bench0 vblk vnet powerbtn vwrite prompt vping
 
 # Per program NAME: GUEST_MAIN_NAME, its C file when not NAME.c; GUEST_CDEFS_NAME, C switches;
 # GUEST_EXTRA_NAME, extra objects (sources in $(GUEST_SRC)/X.S); GUEST_DEFS_NAME, assembler
@@ -40,7 +40,7 @@ GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static --build-id=none -z noexecstack 
 	-z max-page-size=4096 --no-warn-rwx-segments -T $(GUEST_SRC)/guest.ld
 
 # The runtime is an archive: a program links only the parts it uses (PCI and virtio are big).
-GUEST_RT_C := boot serial printf string acpi power apic time idt irq paging pci msix virtio
+GUEST_RT_C := boot serial printf string acpi power apic time idt irq paging pci msix virtio netdev
 GUEST_RT_OBJS := $(GUEST_RT_C:%=$(GUEST_OUT)/rt/%.o) $(GUEST_OUT)/rt/isr.o
 GUEST_RT_LIB := $(GUEST_OUT)/rt/librt.a
 GUEST_HDRS := $(wildcard $(GUEST_SRC)/rt/*.h)

@@ -1,21 +1,9 @@
 /* Test guest "vnet": the first virtio-net device resolves its peer with ARP and pings it (ICMP echo). */
 #include "rt.h"
-#include "virtio.h"
+#include "netdev.h"
 #include "io.h"
 
-/* virtio 1.2 §5.1.3 feature bits, §5.1.4 configuration, §5.1.6 header (with VERSION_1). */
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_CONFIG_MAC 0
-#define NET_HDR_BYTES 12
-#define RX_QUEUE 0
-#define TX_QUEUE 1
-#define RX_BUFFERS 16
-#define RX_BUFFER_BYTES 2048
-#define QUEUE_ENTRIES 64
-#define FRAME_MAX 1514
-#define FRAME_MIN 60                  /* without the FCS (IEEE 802.3 §3.2.8) */
-
-#define ETH_HDR 14
+#define ETH_HDR NETDEV_ETH_HDR
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP 0x0806
 #define ARP_BYTES 28                  /* RFC 826 for Ethernet and IPv4 */
@@ -29,20 +17,13 @@
 #define PING_ID 0x766d                /* "vm" */
 #define PING_PAYLOAD 32
 
-#define TX_TIMEOUT_US 2000000
 #define ARP_TIMEOUT_US 10000000
 #define PING_TIMEOUT_US 5000000
 #define RESEND_US 1000000
 
-VIRTQ_STORAGE(rx_queue_mem, QUEUE_ENTRIES);
-VIRTQ_STORAGE(tx_queue_mem, QUEUE_ENTRIES);
-static uint8_t rx_buffers[RX_BUFFERS][RX_BUFFER_BYTES] __attribute__((aligned(4096)));
-static uint8_t tx_buffer[NET_HDR_BYTES + FRAME_MAX] __attribute__((aligned(64)));
-static int rx_owner[QUEUE_ENTRIES];  /* descriptor head -> rx buffer */
-
-static struct virtio_dev dev;
-static struct virtq rxq, txq;
-static uint8_t my_mac[6], peer_mac[6];
+static struct netdev net;
+static uint8_t *const my_mac = net.mac;
+static uint8_t peer_mac[6];
 static uint8_t my_ip[4] = { 10, 0, 2, 15 }, peer_ip[4] = { 10, 0, 2, 2 };
 static bool peer_known, ping_answered;
 static uint16_t ping_seq;
@@ -86,7 +67,7 @@ static void print_ip(const uint8_t ip[4])
 
 static void print_mac(const uint8_t mac[6])
 {
-    printf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    netdev_print_mac(mac);
 }
 
 /* "A.B.C.D" up to a space or the end; false if malformed. */
@@ -131,44 +112,13 @@ static void read_addresses(void)
 
 /* ---- the device ---- */
 
-static void post_rx(int buffer)
-{
-    struct virtq_buf b = { rx_buffers[buffer], RX_BUFFER_BYTES, true };
-    int head = virtq_submit(&rxq, &b, 1);
-    if (head < 0)
-        fail("rx queue full");
-    rx_owner[head] = buffer;
-}
-
 static void net_open(void)
 {
-    struct pci_dev pci;
-    if (!pci_find(VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_NET, 0, &pci))
-        fail("no virtio-net device (1af4:1041)");
-    const char *err = virtio_open(&dev, &pci);
-    if (!err)
-        err = virtio_negotiate(&dev, 1ull << VIRTIO_NET_F_MAC);
-    if (!err)
-        err = virtio_queue_setup(&dev, &rxq, RX_QUEUE, rx_queue_mem, QUEUE_ENTRIES, VIRTIO_NO_VECTOR);
-    if (!err)
-        err = virtio_queue_setup(&dev, &txq, TX_QUEUE, tx_queue_mem, QUEUE_ENTRIES, VIRTIO_NO_VECTOR);
-    if (!err && rxq.size < RX_BUFFERS)
-        err = "rx queue smaller than 16 entries";
-    if (!err)
-        err = virtio_driver_ok(&dev);
+    const char *err = netdev_open(&net);
     if (err)
         fail(err);
-    if (virtio_has_feature(&dev, VIRTIO_NET_F_MAC)) {
-        for (int i = 0; i < 6; i++)
-            my_mac[i] = virtio_config8(&dev, VIRTIO_NET_CONFIG_MAC + (uint32_t)i);
-    } else {
-        static const uint8_t local_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-        memcpy(my_mac, local_mac, 6); /* locally administered */
-    }
-    for (int i = 0; i < RX_BUFFERS; i++)
-        post_rx(i);
-    virtq_kick(&rxq);
-    printf("vnet: pci 00:%02x.%u, registers at 0x%lx, mac ", pci.slot, pci.func, (unsigned long)dev.common);
+    printf("vnet: pci 00:%02x.%u, registers at 0x%lx, mac ", net.pci.slot, net.pci.func,
+           (unsigned long)net.dev.common);
     print_mac(my_mac);
     printf(", ip ");
     print_ip(my_ip);
@@ -177,26 +127,16 @@ static void net_open(void)
     printf("\n");
 }
 
-/* Sends the frame in tx_buffer after the header (padded to the Ethernet minimum), waits for it. */
 static void send_frame(size_t len)
 {
-    if (len < FRAME_MIN) {
-        memset(tx_buffer + NET_HDR_BYTES + len, 0, FRAME_MIN - len);
-        len = FRAME_MIN;
-    }
-    memset(tx_buffer, 0, NET_HDR_BYTES); /* no checksum offload, no GSO */
-    struct virtq_buf b = { tx_buffer, (uint32_t)(NET_HDR_BYTES + len), false };
-    if (virtq_submit(&txq, &b, 1) < 0)
-        fail("tx queue full");
-    virtq_kick(&txq);
-    uint32_t id, written;
-    if (!virtq_wait(&txq, &id, &written, TX_TIMEOUT_US))
-        fail("transmit timed out");
+    const char *err = netdev_send(len);
+    if (err)
+        fail(err);
 }
 
 static uint8_t *eth_header(const uint8_t dst[6], uint16_t type)
 {
-    uint8_t *f = tx_buffer + NET_HDR_BYTES;
+    uint8_t *f = netdev_tx_frame();
     memcpy(f, dst, 6);
     memcpy(f + 6, my_mac, 6);
     put16(f + 12, type);
@@ -301,20 +241,9 @@ static void handle_frame(const uint8_t *f, size_t len)
 /* Handles every received frame, returning each buffer to the device. */
 static void receive(void)
 {
-    uint32_t id, len;
-    int got;
-    bool reposted = false;
-    while ((got = virtq_poll(&rxq, &id, &len)) != 0) {
-        if (got < 0)
-            fail("bad used entry in the rx queue");
-        int buffer = rx_owner[id];
-        if (len > NET_HDR_BYTES && len <= RX_BUFFER_BYTES)
-            handle_frame(rx_buffers[buffer] + NET_HDR_BYTES, len - NET_HDR_BYTES);
-        post_rx(buffer);
-        reposted = true;
-    }
-    if (reposted)
-        virtq_kick(&rxq);
+    const char *err = netdev_receive(handle_frame);
+    if (err)
+        fail(err);
 }
 
 /* Calls send every RESEND_US until *done or timeout_us passes. */
@@ -362,7 +291,7 @@ int main(void)
     printf("vnet: ping ");
     print_ip(peer_ip);
     printf(ok ? " ok\n" : " no reply\n");
-    virtio_reset(&dev);
+    netdev_close(&net);
     printf("vnet: done\n");
     return 0;
 }

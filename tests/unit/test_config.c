@@ -1,4 +1,4 @@
-/* Unit tests for the VM configuration: sizes, --memory, --cpus, --serial, cross-option validation. */
+/* Unit tests for the VM configuration: sizes, --memory, --cpus, --serial, --network, cross-option validation. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -236,4 +236,24 @@ TEST(validate_initrd_and_append_need_kernel)
     err[0] = 0;
     CHECK_EQ(config_validate(&c, err, sizeof(err)), -EINVAL);
     CHECK(strstr(err, "--kernel") != NULL);
+}
+
+TEST(network_bridge_option)
+{
+    struct vm_config c;
+    char err[256] = "", s1[] = "bridge=vmmbr-lab,mac=52:54:00:aa:bb:cc", s2[] = "bridge=abcdefghijklmnop",
+         s3[] = "bridge=", s4[] = "bridge=br0,hostfwd=tcp::1-:2";
+    config_defaults(&c);
+    CHECK_EQ(config_parse_network(&c, s1, err, sizeof(err)), 0);
+    CHECK_EQ(c.nnics, 1);
+    CHECK_EQ(c.nics[0].kind, NIC_BRIDGE);
+    CHECK(!strcmp(c.nics[0].bridge, "vmmbr-lab"));
+    CHECK(c.nics[0].mac_set && c.nics[0].mac[5] == 0xcc);
+    CHECK_EQ(config_parse_network(&c, s2, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "at most 15 characters"));
+    CHECK_EQ(config_parse_network(&c, s3, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "use user, tap=NAME, bridge=BR or none"));
+    CHECK_EQ(config_parse_network(&c, s4, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "option 'hostfwd' is unknown"));
+    CHECK_EQ(c.nnics, 1);
 }

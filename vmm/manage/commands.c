@@ -23,7 +23,8 @@ void manage_usage(FILE *out)
         "  vmm clone SRC NEW [--linked] copy a shut-off VM (--linked: qcow2 overlays on its disks)\n"
         "  vmm attach-disk NAME FILE|size=GB [--target vdX]   vmm detach-disk NAME TARGET|FILE\n"
         "  vmm undefine NAME [--remove-all-storage]    vmm autostart NAME [--disable]\n"
-        "  vmm net-create NAME --subnet CIDR [--nat] [--dhcp]   vmm net-list   vmm net-destroy NAME\n");
+        "  vmm net-create NAME --subnet CIDR [--nat] [--dhcp]   private network: bridge, NAT, DHCP (root)\n"
+        "  vmm net-list | net-info NAME | net-start NAME | net-destroy NAME\n");
 }
 
 int manage_main(int argc, char **argv)

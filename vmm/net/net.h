@@ -1,5 +1,6 @@
 /* Host network backends behind one small interface: frames go out through send(), frames come in
- * through a receiver the device registers. Backends: Linux tap (tap.c) and user-mode NAT (slirp.c).
+ * through a receiver the device registers. Backends: Linux tap, also on a bridge (tap.c), and
+ * user-mode NAT (slirp.c).
  * Everything runs on the event-loop thread except set_offloads, which is thread-safe. */
 #ifndef VMM_NET_NET_H
 #define VMM_NET_NET_H
@@ -108,5 +109,13 @@ int net_slirp_open(struct net_backend **out, struct event_loop *loop, const char
 /* Linux tap `ifname` through /dev/net/tun (created if missing and we may), with a vnet header and
  * checksum/TSO offloads when the kernel has them. */
 int net_tap_open(struct net_backend **out, struct event_loop *loop, const char *ifname, char *err, size_t errlen);
+
+/* A new tap (the kernel names it vmmtapN), set up like net_tap_open, made a port of the existing
+ * Linux bridge `bridge` (SIOCBRADDIF) and brought up. Not persistent: it disappears when the
+ * backend closes or vmm exits. Needs CAP_NET_ADMIN. */
+int net_tap_open_bridge(struct net_backend **out, struct event_loop *loop, const char *bridge, char *err,
+                        size_t errlen);
+/* True when `name` is a Linux bridge in this network namespace. */
+bool net_is_bridge(const char *name);
 
 #endif

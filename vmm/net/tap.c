@@ -1,12 +1,15 @@
 /* Linux tap backend: /dev/net/tun with TUNSETIFF (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR), a 12-byte
  * vnet header (TUNSETVNETHDRSZ) and checksum/TSO offloads (TUNSETOFFLOAD) when the kernel has them.
  * Frames are read into one preallocated buffer; a frame the receiver refuses is kept there and the
- * fd leaves the loop until resume_receive (backpressure: the kernel queues or drops meanwhile). */
+ * fd leaves the loop until resume_receive (backpressure: the kernel queues or drops meanwhile).
+ * net_tap_open_bridge makes a non-persistent tap of its own and adds it to a bridge (SIOCBRADDIF). */
 #include "vmm/net/net.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +276,17 @@ static int tap_setup(struct tap_backend *t, const char *ifname, char *err, size_
     return 0;
 }
 
+static struct tap_backend *tap_new(struct event_loop *loop)
+{
+    struct tap_backend *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->be.ops = &tap_ops;
+    t->be.loop = loop;
+    t->fd = -1;
+    return t;
+}
+
 int net_tap_open(struct net_backend **out, struct event_loop *loop, const char *ifname, char *err, size_t errlen)
 {
     *out = NULL;
@@ -281,15 +295,98 @@ int net_tap_open(struct net_backend **out, struct event_loop *loop, const char *
                  ifname ? ifname : "", IFNAMSIZ - 1);
         return -EINVAL;
     }
-    struct tap_backend *t = calloc(1, sizeof(*t));
+    struct tap_backend *t = tap_new(loop);
     if (!t) {
         snprintf(err, errlen, "tap %s: out of memory", ifname);
         return -ENOMEM;
     }
-    t->be.ops = &tap_ops;
-    t->be.loop = loop;
-    t->fd = -1;
     int rc = tap_setup(t, ifname, err, errlen);
+    if (rc < 0) {
+        tap_close(&t->be);
+        return rc;
+    }
+    *out = &t->be;
+    return 0;
+}
+
+/* ---- a tap of our own, enslaved to a bridge ---- */
+
+/* The bridge driver names itself "bridge" to ETHTOOL_GDRVINFO (asked by ioctl, which, unlike
+ * /sys/class/net, always sees the caller's network namespace). */
+bool net_is_bridge(const char *name)
+{
+    int sock = socket(AF_LOCAL, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return false;
+    struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+    struct ifreq ifr = { 0 };
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    ifr.ifr_data = (void *)&info;
+    bool bridge = ioctl(sock, SIOCETHTOOL, &ifr) == 0 && !strcmp(info.driver, "bridge");
+    close(sock);
+    return bridge;
+}
+
+/* Makes `port` a port of `bridge` (SIOCBRADDIF, linux/sockios.h); returns 0 or -errno. */
+static int bridge_add_port(const char *bridge, const char *port)
+{
+    int sock = socket(AF_LOCAL, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return -errno;
+    struct ifreq ifr = { 0 };
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
+    ifr.ifr_ifindex = (int)if_nametoindex(port);
+    int rc = 0;
+    if (!ifr.ifr_ifindex)
+        rc = -ENODEV;
+    else if (ioctl(sock, SIOCBRADDIF, &ifr) < 0)
+        rc = -errno;
+    close(sock);
+    return rc;
+}
+
+static int bridge_error(const char *bridge, const char *what, int rc, char *err, size_t errlen)
+{
+    if (rc == -EPERM || rc == -EACCES)
+        snprintf(err, errlen, "joining bridge %s needs CAP_NET_ADMIN to %s: run vmm as root", bridge, what);
+    else if (rc == -ENOENT || rc == -ENODEV)
+        snprintf(err, errlen, "cannot %s for bridge %s: /dev/net/tun is missing (load the tun module: modprobe tun)",
+                 what, bridge);
+    else
+        snprintf(err, errlen, "cannot %s for bridge %s: %s", what, bridge, strerror(-rc));
+    return rc;
+}
+
+int net_tap_open_bridge(struct net_backend **out, struct event_loop *loop, const char *bridge, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    if (!bridge || !valid_ifname(bridge)) {
+        snprintf(err, errlen, "bad bridge name '%s': 1 to %d characters, no '/', ':' or spaces",
+                 bridge ? bridge : "", IFNAMSIZ - 1);
+        return -EINVAL;
+    }
+    if (!if_nametoindex(bridge)) {
+        snprintf(err, errlen, "bridge %s does not exist: create it with vmm net-create or "
+                 "ip link add %s type bridge", bridge, bridge);
+        return -ENODEV;
+    }
+    if (!net_is_bridge(bridge)) {
+        snprintf(err, errlen, "interface %s is not a bridge: name a Linux bridge (ip -d link show type bridge)",
+                 bridge);
+        return -EINVAL;
+    }
+    struct tap_backend *t = tap_new(loop);
+    if (!t) {
+        snprintf(err, errlen, "tap for bridge %s: out of memory", bridge);
+        return -ENOMEM;
+    }
+    /* The kernel picks the first free vmmtapN; not persistent, so it goes when the fd closes. */
+    int rc = tap_setup(t, "vmmtap%d", err, errlen);
+    if (rc < 0 && !t->ifname[0])
+        bridge_error(bridge, "create a tap", rc, err, errlen);
+    if (rc == 0 && (rc = bridge_add_port(bridge, t->ifname)) < 0)
+        bridge_error(bridge, "add a port", rc, err, errlen);
     if (rc < 0) {
         tap_close(&t->be);
         return rc;
