@@ -3,12 +3,12 @@
 # namespace this test creates, with a throwaway VMM_HOME: a network with NAT and DHCP (nftables
 # table, dnsmasq bound to its bridge alone, a lease for a client in a second namespace) and a
 # plain one; two vping guests on the first hear each other's beacons, a third on the second hears
-# neither; net-destroy leaves nothing behind;
+# neither (started with vmm run --network bridge=, and again as managed VMs with network=NAME); net-destroy leaves nothing behind;
 # bad input (duplicate name, bad subnets, no privilege, a missing bridge) and a step failing late
 # give one clear error and leave nothing half-created. No traffic leaves the namespace.
 set -u
 . tests/lib.sh
-TESTS="create list definition dnsmasq dhcp-lease nat frames-same-network isolated taps-gone duplicate-name bad-subnet
+TESTS="create list definition dnsmasq dhcp-lease nat frames-same-network isolated taps-gone managed-vms duplicate-name bad-subnet
        not-root rollback bridge-missing start-again destroy"
 
 skip_all() {
@@ -149,6 +149,25 @@ else
 fi
 # Each guest's tap was its own and went away with it.
 if ! in_ns ip -o link show | grep -q vmmtap; then pass networks.taps-gone; else fail networks.taps-gone "$(in_ns ip -br link)"; fi
+
+# ---- managed VMs join networks by name (vmm create --network network=NAME) ----
+for vm in m1:lab m2:lab m3:other; do
+    nvmm "$WORK/${vm%%:*}.create" create "${vm%%:*}" --boot kernel="$GUESTS/vping.elf",kernel_args=secs=15 --memory 64 \
+        --network network="${vm#*:}" --graphics none --noautoconsole
+done
+for vm in m1 m2 m3; do
+    for i in $(seq 1 300); do [ -z "$(in_ns "$VMM" list | awk -v n=$vm '$1 == n')" ] && break; sleep 0.1; done
+done
+mac_def() { jq -r '.nics[0].mac' "$VMM_HOME/vms/$1.json" 2>/dev/null; }
+log_of() { cat "$VMM_HOME/run/$1/console.log" 2>/dev/null; }
+if log_of m1 | grep -q "vping: heard $(mac_def m2)" && log_of m2 | grep -q "vping: heard $(mac_def m1)" &&
+    log_of m3 | grep -q "vping: done, sent" && ! log_of m3 | grep -q "vping: heard" &&
+    log_of m1 | grep -q "vping: mac $(mac_def m1)"; then
+    pass networks.managed-vms
+else
+    fail networks.managed-vms "m1: $(log_of m1 | tr '\n' '|' | tail -c 200) m3: $(log_of m3 | tr '\n' '|' | tail -c 200) $(cat "$WORK/m1.create")"
+fi
+for vm in m1 m2 m3; do nvmm "$WORK/undef.out" undefine $vm; done
 
 # ---- bad input: one clear error, nothing created ----
 before=$(ls "$VMM_HOME/networks")

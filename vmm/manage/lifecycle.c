@@ -185,6 +185,8 @@ static int cmd_undefine(int argc, char **argv)
     struct run_paths p;
     if (run_paths(name, &p, err, sizeof(err)) == 0) {
         unlink(p.pidfile);
+        unlink(p.qmp);
+        unlink(p.console);
         unlink(p.console_log);
         unlink(p.vmm_log);
         rmdir(p.dir);
