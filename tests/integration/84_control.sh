@@ -2,12 +2,12 @@
 # The QMP control socket, driven the way scripts do it (socat one-liners): greeting, negotiation,
 # query-status through stop/cont with their events, system_powerdown reaching a guest that handles the
 # ACPI power button (SHUTDOWN event, exit 0), query-block, screendump to PNG, errors for malformed
-# JSON and unknown commands without losing the connection, and quit.
+# JSON and unknown commands without losing the connection, two clients at once, and quit.
 set -u
 . tests/lib.sh
 need_kvm control || exit 0
 if ! command -v socat >/dev/null; then
-    for t in negotiation status-stop-cont powerdown errors screendump; do skip control.$t "socat is not installed"; done
+    for t in negotiation status-stop-cont powerdown errors two-clients screendump; do skip control.$t "socat is not installed"; done
     exit 0
 fi
 
@@ -47,6 +47,20 @@ if echo "$r" | grep -q '"class":"GenericError"' && echo "$r" | grep -q '"class":
     pass control.errors
 else
     fail control.errors "replies: $(echo "$r" | tr '\n' '|' | head -c 400)"
+fi
+
+# Two clients at once: each gets its own greeting and answers.
+(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-status","id":"first"}'; sleep 3) |
+    timeout 10 socat - "UNIX-CONNECT:$sock" >"$WORK/ctl-first.out" 2>/dev/null &
+first=$!
+sleep 1
+r=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-status","id":"second"}' | qmp "$sock")
+wait $first
+if echo "$r" | grep -q '"id":"second"' && grep -q '"id":"first"' "$WORK/ctl-first.out" &&
+    [ "$(grep -c '"QMP"' "$WORK/ctl-first.out")" = 1 ]; then
+    pass control.two-clients
+else
+    fail control.two-clients "first: $(tr '\n' '|' <"$WORK/ctl-first.out" | head -c 200) second: $(echo "$r" | tr '\n' '|' | head -c 200)"
 fi
 
 r=$(printf '%s\n' '{"execute":"qmp_capabilities"}' "{\"execute\":\"screendump\",\"arguments\":{\"filename\":\"$WORK/shot.png\"}}" | qmp "$sock")
