@@ -212,6 +212,17 @@ else
     fail manage.detach-disk "disks: $(jq -c .disks "$VMM_HOME/vms/full.json")"
 fi
 
+# ---- without --noautoconsole, create attaches the console (as virt-install does) ----
+(sleep 2; printf 'typed at create\r'; sleep 2; printf '\035') |
+    timeout 30 "$VMM" create auto --boot kernel="$GUESTS/prompt.elf" --memory 64 --graphics none >"$WORK/manage-auto.out" 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q "prompt: you said 'typed at create'" "$WORK/manage-auto.out" && [ "$(state_of auto)" = running ]; then
+    pass manage.create-autoconsole
+else
+    fail manage.create-autoconsole "rc $rc: $(tr '\n' '|' <"$WORK/manage-auto.out" | tail -c 300)"
+fi
+"$VMM" destroy auto >/dev/null 2>&1
+
 # ---- cloning a running VM is refused ----
 "$VMM" create runner --boot kernel="$GUESTS/prompt.elf" --memory 64 --graphics none --noautoconsole >/dev/null 2>&1
 "$VMM" clone runner runner2 >"$WORK/manage-clone-running.out" 2>&1
@@ -243,6 +254,6 @@ bad_case duplicate-name "already exists" base --boot kernel="$GUESTS/prompt.elf"
 bad_case missing-iso "No such file" nociso --cdrom "$WORK/nothing.iso" --disk size=1M
 bad_case bad-mac "not a unicast MAC" badmac --disk size=1M --network user,mac=zz:00:00:00:00:00
 bad_case bad-name "not a valid VM name" "bad/name" --boot kernel="$GUESTS/prompt.elf"
-bad_case missing-network "no network named" nonet --disk size=1M --network network=nosuchnet
+bad_case missing-network "network nosuchnet is not defined" nonet --disk size=1M --network network=nosuchnet
 bad_case bad-memory "is not a size in MiB" badmem --memory lots
 bad_case start-fails "did not start" notakernel --boot kernel="$base" --disk size=1M
