@@ -35,7 +35,9 @@ DHCP
 chmod +x "$root/etc/udhcpc/default.script"
 if [ "$mode" = check ]; then
     cat >>"$root/init" <<'INIT'
-# Checks driven by the kernel command line (vmmtest.http=PORT, vmmtest.ip=A/N, vmmtest.ping=A).
+# Checks driven by the kernel command line: vmmtest.http=PORT, vmmtest.ip=A/N (else DHCP),
+# vmmtest.ip2=A/N (eth1), vmmtest.gw=A (default route), vmmtest.forward (route between NICs),
+# vmmtest.ping=A (retried up to 30 s), vmmtest.stay=S (stay up S seconds before powering off).
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 for d in /dev/vda /dev/vdb; do
     [ -b $d ] && echo "vmm-linux: $d sha256 $(sha256sum $d | cut -d' ' -f1)"
@@ -47,11 +49,25 @@ if ip link show eth0 >/dev/null 2>&1; then
     else
         udhcpc -i eth0 -n -q -t 5
     fi
+    if [ -n "$(arg vmmtest.ip2)" ] && ip link show eth1 >/dev/null 2>&1; then
+        ip link set eth1 up
+        ip addr add "$(arg vmmtest.ip2)" dev eth1
+    fi
+    [ -n "$(arg vmmtest.gw)" ] && ip route add default via "$(arg vmmtest.gw)"
+    if grep -q vmmtest.forward /proc/cmdline; then
+        echo 1 >/proc/sys/net/ipv4/ip_forward && echo "vmm-linux: forwarding on"
+    fi
     port=$(arg vmmtest.http)
     [ -n "$port" ] && echo "vmm-linux: http $(wget -q -O - http://10.0.2.2:$port/probe.txt)"
     peer=$(arg vmmtest.ping)
-    [ -n "$peer" ] && ping -c 2 -W 2 "$peer" >/dev/null && echo "vmm-linux: ping $peer ok"
+    if [ -n "$peer" ]; then
+        for i in $(seq 1 30); do
+            ping -c 1 -W 1 "$peer" >/dev/null && { echo "vmm-linux: ping $peer ok"; break; }
+        done
+    fi
 fi
+stay=$(arg vmmtest.stay)
+[ -n "$stay" ] && echo "vmm-linux: staying up $stay s" && sleep "$stay"
 poweroff -f
 INIT
 else

@@ -7,7 +7,7 @@ set -u
 
 reason="this host's /dev/kvm is not hardware-assisted (no vmx/svm CPU flag: a nested kvm_pvm host whose instruction emulator stops full Linux guests at XRSTOR and runs them 50-100x slower)"
 if ! hardware_kvm; then
-    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping installer-first-dialog; do
+    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping network-lab.ping network-lab.router installer-first-dialog; do
         skip linux.$t "$reason"
     done
     exit 0
@@ -58,6 +58,39 @@ timeout -s KILL 120 ip netns exec $ns "$VMM" run --kernel "$DEBIAN_BZIMAGE" --in
     --network tap=vmmtap0 --append "console=ttyS0 vmmtest.ip=10.98.0.2/24 vmmtest.ping=10.98.0.1" </dev/null >"$out" 2>&1
 ip netns del $ns
 check_output linux.tap-ping "$out" "vmm-linux: ping 10.98.0.1 ok"
+
+# The lab libvirt users build: two vmm networks in a namespace this test creates (no NAT, so the
+# namespace itself does not route), a router VM with a NIC on each, Debian guests on both. A guest
+# with a DHCP lease from lan1's dnsmasq pings a neighbour; a guest on lan1 pings one on lan2 through
+# the router.
+ns=vmmlab$$
+ip netns add $ns
+export VMM_HOME=$WORK/lab-home
+lab() { timeout -s KILL 60 ip netns exec $ns "$VMM" "$@" </dev/null >>"$WORK/lab.out" 2>&1; }
+labvm() { # NAME KERNEL-ARGS NETWORK...
+    local name=$1 args=$2 nets=()
+    shift 2
+    for n in "$@"; do nets+=(--network "network=$n"); done
+    lab create "$name" --boot "kernel=$DEBIAN_BZIMAGE,initrd=$initrd,kernel_args=\"console=ttyS0 $args\"" \
+        --memory 512 --graphics none --noautoconsole "${nets[@]}"
+}
+lab net-create lan1 --subnet 10.97.1.0/24 --dhcp
+lab net-create lan2 --subnet 10.97.2.0/24
+labvm router "vmmtest.ip=10.97.1.254/24 vmmtest.ip2=10.97.2.254/24 vmmtest.forward vmmtest.stay=150" lan1 lan2
+labvm far "vmmtest.ip=10.97.2.10/24 vmmtest.gw=10.97.2.254 vmmtest.stay=150" lan2
+labvm near "vmmtest.ip=10.97.1.10/24 vmmtest.gw=10.97.1.254 vmmtest.ping=10.97.2.10 vmmtest.stay=60" lan1
+labvm dhcp "vmmtest.ping=10.97.1.10" lan1
+labwait() { wait_for "$VMM_HOME/run/$1/console.log" "$2" 150; }
+labwait dhcp "vmm-linux: ping 10.97.1.10"
+labwait near "vmm-linux: ping 10.97.2.10"
+check_output linux.network-lab.ping "$VMM_HOME/run/dhcp/console.log" "vmm-linux: dhcp eth0 10.97.1." "vmm-linux: ping 10.97.1.10 ok"
+check_output linux.network-lab.router "$VMM_HOME/run/near/console.log" "vmm-linux: ping 10.97.2.10 ok"
+for vm in router far near dhcp; do lab destroy $vm; done
+lab net-destroy lan1
+lab net-destroy lan2
+for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+ip netns del $ns
+unset VMM_HOME
 
 # The Debian installer ISO (tests/media/installer-iso.sh) boots through SeaBIOS and isolinux to its
 # first dialog, seen over VNC (OCR) -- here the installer itself really runs.
