@@ -3,6 +3,8 @@
 # modules of kernel version KVER, default: the newest cloud kernel in /lib/modules):
 #   shell  - greets and starts an interactive shell on the serial console (make demo)
 #   check  - prints facts the full-Linux tests check, then powers off
+#   login  - a login prompt (getty) on the serial console; the ACPI power button (busybox acpid on
+#            the kernel's button driver) powers off
 set -eu
 out=$1 mode=${2:-shell}
 kver=${3:-$(ls -1 /lib/modules 2>/dev/null | grep cloud-amd64 | sort -V | tail -n 1)}
@@ -70,6 +72,20 @@ stay=$(arg vmmtest.stay)
 [ -n "$stay" ] && echo "vmm-linux: staying up $stay s" && sleep "$stay"
 poweroff -f
 INIT
+elif [ "$mode" = login ]; then
+    mkdir -p "$root/etc/acpi/PWRF"
+    printf '#!/bin/sh\necho "vmm-linux: power button, powering off" >/dev/console\nsync\npoweroff -f\n' \
+        >"$root/etc/acpi/PWRF/00000080"
+    chmod +x "$root/etc/acpi/PWRF/00000080"
+    echo "root::0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+    cat >>"$root/init" <<'INIT'
+for m in button evdev; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done
+acpid -c /etc/acpi
+echo "vmm-linux: acpid on $(ls /dev/input 2>/dev/null | tr '\n' ' ')"
+hostname vmm-guest
+getty -L 115200 ttyS0 vt100 &
+while :; do sleep 60; done
+INIT
 else
     cat >>"$root/init" <<'INIT'
 echo "Welcome to a Debian kernel booted by vmm. Type 'poweroff -f' to leave (or Ctrl-A x)."
@@ -79,7 +95,7 @@ fi
 # Debian's cloud kernel builds virtio as modules: load them in dependency order (modules.dep).
 mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
 mkdir -p "$root/lib/modules"
-for m in $mods; do
+for m in $mods button evdev; do
     f=$(find "/lib/modules/$kver" -name "$m.ko" 2>/dev/null | head -n 1)
     [ -n "$f" ] && cp "$f" "$root/lib/modules/"
 done

@@ -7,7 +7,7 @@ set -u
 
 reason="this host's /dev/kvm is not hardware-assisted (no vmx/svm CPU flag: a nested kvm_pvm host whose instruction emulator stops full Linux guests at XRSTOR and runs them 50-100x slower)"
 if ! hardware_kvm; then
-    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping network-lab.ping network-lab.router installer-first-dialog; do
+    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping network-lab.ping network-lab.router disk-login-powerbutton installer-first-dialog; do
         skip linux.$t "$reason"
     done
     exit 0
@@ -91,6 +91,32 @@ lab net-destroy lan2
 for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 ip netns del $ns
 unset VMM_HOME
+
+# A disk that SeaBIOS boots through GRUB (grub-pc) to Debian's kernel and a login prompt on the
+# serial console; the ACPI power button (SIGTERM) makes the guest power off and vmm exit 0. The
+# disk is built from local packages (tests/media/linux-disk.sh: no debootstrap, which would fetch
+# from a network mirror that tests may not reach).
+login_initrd=$WORK/login.cpio.gz
+tests/make-initramfs.sh "$login_initrd" login
+bash tests/media/linux-disk.sh "$WORK/linux-disk.img" "$DEBIAN_BZIMAGE" "$login_initrd" "console=ttyS0"
+out=$WORK/linux-disk.out
+timeout -s KILL 300 "$VMM" run --disk "$WORK/linux-disk.img" --memory 1G --serial file:"$WORK/linux-disk.serial" \
+    </dev/null >"$out" 2>&1 &
+vmm_pid=$!
+if wait_for "$WORK/linux-disk.serial" "login:" 240; then
+    sleep 2
+    kill -TERM $vmm_pid
+    wait $vmm_pid
+    status=$?
+    if [ $status -eq 0 ] && has_line "$WORK/linux-disk.serial" "vmm-linux: power button, powering off"; then
+        pass linux.disk-login-powerbutton
+    else
+        fail linux.disk-login-powerbutton "exit status $status after the power button: $(tail -n 3 "$WORK/linux-disk.serial" | tr '\n' '|')"
+    fi
+else
+    kill -9 $vmm_pid 2>/dev/null
+    fail linux.disk-login-powerbutton "no login prompt within 240 s: $(tail -n 3 "$WORK/linux-disk.serial" | tr '\n' '|')"
+fi
 
 # The Debian installer ISO (tests/media/installer-iso.sh) boots through SeaBIOS and isolinux to its
 # first dialog, seen over VNC (OCR) -- here the installer itself really runs.
