@@ -41,7 +41,7 @@ bad_input unknown-option "unknown option '--frobnicate' (see vmm run --help)" ru
 bad_input missing-value "option --memory needs a value" run --kernel "$K" --memory
 bad_input unknown-command "unknown command 'boot'" boot
 bad_input initrd-without-kernel "--initrd and --append need --kernel" run --firmware "$GUESTS/hello.rom" --initrd "$K"
-bad_input bad-serial "--serial 'tcp' is not understood: use stdio, file:PATH, pty or none" run --kernel "$K" --serial tcp
+bad_input bad-serial "--serial 'tcp' is not understood: use stdio, file:PATH, pty, socket:PATH" run --kernel "$K" --serial tcp
 bad_input bad-cpu-model "unknown CPU model 'pentium': use host or baseline" run --kernel "$K" --cpu pentium
 bad_input bad-cpu-feature "unknown CPU feature 'warp'" run --kernel "$K" --cpu host,+warp
 VMM_KVM_DEVICE=/nonexistent/kvm bad_input no-kvm-device "/nonexistent/kvm does not exist: load the kvm module" run --kernel "$K"
