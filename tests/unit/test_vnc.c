@@ -497,8 +497,20 @@ TEST(busy_port_and_bad_options)
     CHECK_EQ(vnc_start(&other, &o, &r.d, NULL, &r.loop, err, sizeof(err)), -EINVAL);
     CHECK(strstr(err, "not-an-address") != NULL);
     o.listen = NULL;
-    o.display = -1;
+    o.display = -2;
     CHECK_EQ(vnc_start(&other, &o, &r.d, NULL, &r.loop, err, sizeof(err)), -EINVAL);
+    /* -1: the first free display, which is not the busy one. */
+    o.listen = "127.0.0.1";
+    o.display = -1;
+    CHECK_EQ(vnc_start(&other, &o, &r.d, NULL, &r.loop, err, sizeof(err)), 0);
+    CHECK(other && vnc_port(other) >= 5900 && vnc_port(other) != vnc_port(r.v));
+    int afd = other ? client_connect(vnc_port(other)) : -1;
+    CHECK(afd >= 0);
+    if (afd >= 0)
+        close(afd);
+    vnc_stop(other);
+    other = NULL;
+    o.listen = NULL;
     o.display = 70000;
     CHECK_EQ(vnc_start(&other, &o, &r.d, NULL, &r.loop, err, sizeof(err)), -EINVAL);
     /* The first server is unharmed. */
