@@ -172,6 +172,17 @@ TEST(serial_option)
     CHECK_EQ(config_parse_serial(&c, "file:/tmp/console.log", err, sizeof(err)), 0);
     CHECK_EQ(c.serial, CONSOLE_FILE);
     CHECK(!strcmp(c.serial_path, "/tmp/console.log"));
+    CHECK_EQ(config_parse_serial(&c, "socket:/run/vm/console.sock", err, sizeof(err)), 0);
+    CHECK_EQ(c.serial, CONSOLE_SOCKET);
+    CHECK(!strcmp(c.serial_path, "/run/vm/console.sock"));
+    CHECK(c.serial_log == NULL);
+    CHECK_EQ(config_parse_serial(&c, "socket:/run/vm/c.sock,log=/run/vm/c.log", err, sizeof(err)), 0);
+    CHECK(!strcmp(c.serial_path, "/run/vm/c.sock"));
+    CHECK(c.serial_log && !strcmp(c.serial_log, "/run/vm/c.log"));
+    CHECK(config_parse_serial(&c, "socket:", err, sizeof(err)) < 0);
+    CHECK(config_parse_serial(&c, "socket:/x,mode=1", err, sizeof(err)) < 0);
+    CHECK(config_parse_serial(&c, "socket:/x,log=", err, sizeof(err)) < 0);
+    err[0] = 0;
     CHECK_EQ(config_parse_serial(&c, "stdio", err, sizeof(err)), 0);
     CHECK_EQ(c.serial, CONSOLE_STDIO);
     CHECK_EQ(err[0], 0);
