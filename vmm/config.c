@@ -307,8 +307,22 @@ int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen)
     for (char *item = strtok_r(NULL, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (!strncmp(item, "password=", 9) && item[9]) {
             v->password = item + 9;
+        } else if (!strncmp(item, "password-file=", 14) && item[14]) {
+            /* Keeps the secret out of the command line, which other users can read in /proc. */
+            FILE *f = fopen(item + 14, "r");
+            size_t n = f ? fread(v->password_buf, 1, sizeof(v->password_buf) - 1, f) : 0;
+            if (f)
+                fclose(f);
+            while (n && (v->password_buf[n - 1] == '\n' || v->password_buf[n - 1] == '\r'))
+                n--;
+            v->password_buf[n] = 0;
+            if (!n) {
+                snprintf(err, errlen, "--vnc password-file=%s: %s", item + 14, f ? "the file is empty" : strerror(errno));
+                return -EINVAL;
+            }
+            v->password = v->password_buf;
         } else {
-            snprintf(err, errlen, "--vnc option '%s' is unknown: use password=SECRET", item);
+            snprintf(err, errlen, "--vnc option '%s' is unknown: use password=SECRET or password-file=FILE", item);
             return -EINVAL;
         }
     }

@@ -47,6 +47,7 @@ struct vnc_config {
     char listen[64];               /* default 127.0.0.1 */
     int display;                   /* port 5900 + display */
     const char *password;
+    char password_buf[64];         /* read from password-file= */
 };
 
 struct vm_config {
@@ -88,7 +89,7 @@ int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
 int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen);
 /* A stable MAC for NIC `index` of the VM called `name`: 52:54:00 and three bytes of a hash. */
 void config_default_mac(const char *name, int index, uint8_t mac[6]);
-/* --vnc [ADDR]:DISPLAY[,password=P] */
+/* --vnc [ADDR]:DISPLAY[,password=P|password-file=FILE] (ADDR:auto: the first free display) */
 int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen);
 /* --boot cdrom|disk (also QEMU's d|c and virt-install's hd) */
 int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen);

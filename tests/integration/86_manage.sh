@@ -149,14 +149,19 @@ iso=$WORK/manage.iso
 mkdir -p "$WORK/isotree" && echo "vmm manage test" >"$WORK/isotree/README"
 xorriso -as mkisofs -quiet -o "$iso" "$WORK/isotree" >/dev/null 2>&1 || truncate -s 1M "$iso"
 out=$WORK/manage-iso.out
-"$VMM" create isovm --cdrom "$iso" --disk size=64M --memory 128 --graphics vnc,listen=127.0.0.1 --noautoconsole >"$out" 2>&1
+"$VMM" create isovm --cdrom "$iso" --disk size=64M --memory 128 --graphics vnc,listen=127.0.0.1,password=pw$$x \
+    --noautoconsole >"$out" 2>&1
 rc=$?
 disp=$("$VMM" vncdisplay isovm 2>&1)
 port=$(echo "$disp" | sed -n 's/.*(port \([0-9]*\)).*/\1/p')
 banner=""
-[ -n "$port" ] && banner=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; head -c 12 <&3" 2>/dev/null)
+# The RFB greeting, then the security types offered: one, VNC authentication (2).
+[ -n "$port" ] && banner=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; head -c 12 <&3; printf 'RFB 003.008\n' >&3;
+    head -c 2 <&3 | od -An -tu1 | tr -s ' '" 2>/dev/null | tr '\n' ' ')
+cmdline=$(tr '\0' ' ' <"/proc/$(cat "$VMM_HOME/run/isovm/pid" 2>/dev/null)/cmdline" 2>/dev/null)
 img=$VMM_HOME/images/isovm-vda.qcow2
-if [ $rc = 0 ] && [ "$(state_of isovm)" = running ] && [ "$banner" = "RFB 003.008" ] &&
+if [ $rc = 0 ] && [ "$(state_of isovm)" = running ] && [ "$banner" = "RFB 003.008  1 2 " ] &&
+    [ -n "$cmdline" ] && ! echo "$cmdline" | grep -q "pw$$x" && [ "$(stat -c %a "$VMM_HOME/run/isovm/vnc.pass")" = 600 ] &&
     qemu-img info -U "$img" 2>/dev/null | grep -q "virtual size: 64 MiB" && jq -e ".cdrom == \"$iso\"" "$VMM_HOME/vms/isovm.json" >/dev/null; then
     pass manage.create-iso
 else

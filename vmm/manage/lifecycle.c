@@ -189,6 +189,7 @@ static int cmd_undefine(int argc, char **argv)
         unlink(p.console);
         unlink(p.console_log);
         unlink(p.vmm_log);
+        unlink(p.vnc_pass);
         rmdir(p.dir);
     }
     printf("VM '%s' undefined\n", name);

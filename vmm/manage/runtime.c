@@ -35,6 +35,7 @@ int run_paths(const char *name, struct run_paths *p, char *err, size_t errlen)
     snprintf(p->console, sizeof(p->console), "%s/console.sock", p->dir);
     snprintf(p->console_log, sizeof(p->console_log), "%s/console.log", p->dir);
     snprintf(p->vmm_log, sizeof(p->vmm_log), "%s/vmm.log", p->dir);
+    snprintf(p->vnc_pass, sizeof(p->vnc_pass), "%s/vnc.pass", p->dir);
     return 0;
 }
 
@@ -202,7 +203,8 @@ static int build_run_argv(struct argv_builder *b, const struct vmdef *d, const s
             snprintf(display, sizeof(display), "auto");
         else
             snprintf(display, sizeof(display), "%d", d->vnc_port - 5900);
-        add(b, "--vnc=%s:%s%s%s", d->vnc_listen, display, d->vnc_password[0] ? ",password=" : "", d->vnc_password);
+        add(b, "--vnc=%s:%s%s%s", d->vnc_listen, display, d->vnc_password[0] ? ",password-file=" : "",
+            d->vnc_password[0] ? p->vnc_pass : "");
     }
     add(b, "--serial=socket:%s,log=%s", p->console, p->console_log);
     add(b, "--control=%s", p->qmp);
@@ -257,7 +259,7 @@ static void log_start_line(const char *log_path, char **argv, off_t *offset)
     strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&now));
     dprintf(fd, "--- %s start:", when);
     for (int i = 0; argv[i]; i++)
-        dprintf(fd, " %s", strncmp(argv[i], "--vnc=", 6) || !strstr(argv[i], "password=") ? argv[i] : "--vnc=(with password)");
+        dprintf(fd, " %s", argv[i]);
     dprintf(fd, "\n");
     *offset = lseek(fd, 0, SEEK_END);
     close(fd);
@@ -276,6 +278,9 @@ int runtime_start(const struct vmdef *d, char *err, size_t errlen)
         errorf(err, errlen, "VM '%s' is already running (pid %d)", d->name, (int)pidfile_owner(p.pidfile));
         return -EBUSY;
     }
+    if (d->vnc && d->vnc_password[0] &&
+        (rc = write_file_atomic(p.vnc_pass, d->vnc_password, strlen(d->vnc_password), 0600, err, errlen)))
+        return rc;
     static struct argv_builder b;
     memset(&b, 0, sizeof(b));
     if ((rc = build_run_argv(&b, d, &p, err, errlen)))

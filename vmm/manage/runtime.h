@@ -9,9 +9,10 @@
 
 #include "vmm/manage/vmdef.h"
 
-/* $STATE/run/NAME/: pid (locked while running), qmp.sock, console.sock, console.log, vmm.log */
+/* $STATE/run/NAME/: pid (locked while running), qmp.sock, console.sock, console.log, vmm.log,
+ * vnc.pass (mode 0600: the VNC password stays off the command line) */
 struct run_paths {
-    char dir[4200], pidfile[4300], qmp[4300], console[4300], console_log[4300], vmm_log[4300];
+    char dir[4200], pidfile[4300], qmp[4300], console[4300], console_log[4300], vmm_log[4300], vnc_pass[4300];
 };
 
 int run_paths(const char *name, struct run_paths *p, char *err, size_t errlen);
