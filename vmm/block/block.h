@@ -24,7 +24,9 @@ struct blk_io {
     bool unmap;                    /* write-zeroes may deallocate */
     void (*done)(struct blk_io *io, int64_t result);   /* bytes done or -errno */
     void *ctx;
-    struct iocb iocb;              /* engine private */
+    struct iocb iocb;              /* engine private from here on */
+    int pending;                   /* image requests: pieces in flight, +1 while being submitted */
+    int64_t error;                 /* image requests: first failure of a piece */
 };
 
 struct block_options {
@@ -35,6 +37,8 @@ struct block_options {
 };
 
 struct image;
+struct blk_sub;
+struct blk_level;
 
 struct block_backend {
     char *path;
@@ -48,6 +52,9 @@ struct block_backend {
     int inflight;
     struct event_loop *loop;
     struct image *img;             /* a qcow2 image (vmm/block/image.h); NULL for raw files */
+    struct blk_level *levels;      /* qcow2: the chain, top image first, with its data fds */
+    int nlevels;
+    struct blk_sub *subs, *free_subs;   /* qcow2: the pieces requests are split into (engine.h) */
     void (*batch_done)(void *ctx);  /* after a batch of completions: one interrupt, not one each */
     void *batch_ctx;
 };

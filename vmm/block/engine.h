@@ -1,0 +1,45 @@
+/* Inside the block engine: how image requests (qcow2 and its backing chain) are split into pieces
+ * that go to libaio beside raw requests. Only vmm/block/aio.c and vmm/block/image_io.c use this. */
+#ifndef VMM_BLOCK_ENGINE_H
+#define VMM_BLOCK_ENGINE_H
+
+#include "vmm/block/block.h"
+#include "vmm/block/image.h"
+
+#define BLK_SUB_IOVS 32            /* guest buffer segments in one piece */
+#define BLK_SUB_COMMITS 32         /* newly allocated clusters one piece writes */
+
+/* One iocb: a run of guest bytes that is contiguous in one file of the chain. */
+struct blk_sub {
+    struct iocb iocb;
+    struct blk_io *parent;
+    struct blk_sub *next_free;
+    int level;                     /* index into block_backend.levels */
+    int fd;                        /* the fd the iocb uses */
+    uint64_t host, len;            /* file offset and bytes */
+    int iovcnt, ncommits;
+    struct iovec iov[BLK_SUB_IOVS];
+    uint32_t commit[BLK_SUB_COMMITS];   /* qcow2_map commits to finish once the data is written */
+};
+
+/* One file of the chain. */
+struct blk_level {
+    struct image *img;
+    int fd;                        /* data fd: O_DIRECT for cache=none where the file system allows */
+    bool direct;
+};
+
+/* Sets up levels and the piece pool for b->img (already open). */
+int image_io_open(struct block_backend *b, enum blk_cache cache, char *err, size_t errlen);
+void image_io_close(struct block_backend *b);
+/* Maps a read or write and queues its pieces into batch (at most BLK_AIO_DEPTH in all); what cannot
+ * go asynchronously (zeroes, compressed clusters, a full pool) is done at once. `direct`: the
+ * request's buffers suit O_DIRECT. The request holds a reference until image_io_release. */
+void image_io_start(struct block_backend *b, struct blk_io *io, bool direct, struct iocb **batch, int *nb);
+void image_io_release(struct blk_io *io);
+/* A piece finished with `res` bytes or -errno. */
+void image_io_piece_done(struct block_backend *b, struct blk_sub *s, int64_t res);
+/* Carries a piece out synchronously (when the kernel refuses the iocb), on its own fd or buffered. */
+int64_t image_io_piece_sync(struct block_backend *b, struct blk_sub *s, bool buffered);
+
+#endif
