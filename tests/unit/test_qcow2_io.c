@@ -1,6 +1,6 @@
 /* qcow2 images through the virtio-blk harness and the libaio engine: random reads and writes at
  * queue depth, across clusters, over raw and qcow2 backing files, compressed clusters, zeroes,
- * unaligned buffers and a piece pool run dry; every byte checked against a model of the disk, and
+ * unaligned buffers, writes waiting for a cluster's copy-on-write, a piece pool run dry; every byte checked against a model of the disk, and
  * the image checked clean afterwards (by vmm's check and, when installed, qemu-img check). */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -197,6 +197,27 @@ TEST(small_clusters_over_raw_backing_with_unaligned_buffers)
     CHECK(make_raw(tmp("base.raw"), DISK, model) == 0);
     CHECK(make_qcow2(tmp("over.qcow2"), 4096, "base.raw", "raw") == 0);
     CHECK(workload(tmp("over.qcow2"), model, BLK_CACHE_NONE, 60, SLOT, true, 2));
+    free(model);
+}
+
+/* 2 MiB clusters: four clusters in all, so writes queue up behind each other's copy-on-write and
+ * the copy slots run out (those copies are done at once). */
+TEST(2m_clusters_over_raw_backing_writes_wait_for_copies)
+{
+    uint8_t *model = malloc(DISK);
+    CHECK(make_raw(tmp("base4.raw"), DISK, model) == 0);
+    CHECK(make_qcow2(tmp("big.qcow2"), 2 << 20, "base4.raw", "raw") == 0);
+    CHECK(workload(tmp("big.qcow2"), model, BLK_CACHE_NONE, 30, SLOT, false, 1));
+    free(model);
+}
+
+/* Small writes straddling 4 KiB clusters: up to two copies per request, more than there are slots. */
+TEST(small_writes_over_raw_backing_run_out_of_copy_slots)
+{
+    uint8_t *model = malloc(DISK);
+    CHECK(make_raw(tmp("base5.raw"), DISK, model) == 0);
+    CHECK(make_qcow2(tmp("small.qcow2"), 4096, "base5.raw", "raw") == 0);
+    CHECK(workload(tmp("small.qcow2"), model, BLK_CACHE_NONE, 60, 8192, false, 0));
     free(model);
 }
 

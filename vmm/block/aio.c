@@ -266,6 +266,31 @@ static bool in_bounds(const struct block_backend *b, const struct blk_io *io)
     return io->offset <= b->size && io->len <= b->size - io->offset;
 }
 
+void block_submit_iocbs(struct block_backend *b, struct iocb **batch, int nb)
+{
+    int submitted = 0;
+    while (submitted < nb) {
+        int r = io_submit(b->aio, nb - submitted, batch + submitted);
+        if (r == -EAGAIN || r == -EINTR)
+            continue;
+        if (r <= 0) {
+            /* The kernel refused the rest: carry them out synchronously. */
+            for (int i = submitted; i < nb; i++) {
+                if (b->img) {
+                    struct blk_sub *s = batch[i]->data;
+                    image_io_piece_done(b, s, image_io_piece_sync(b, s, false));
+                    continue;
+                }
+                struct blk_io *io = batch[i]->data;
+                io->done(io, do_sync_op(b, io));
+            }
+            break;
+        }
+        submitted += r;
+        b->inflight += r;
+    }
+}
+
 void block_submit(struct block_backend *b, struct blk_io **ios, int n)
 {
     struct iocb *batch[BLK_AIO_DEPTH];
@@ -306,27 +331,7 @@ void block_submit(struct block_backend *b, struct blk_io **ios, int n)
         sync_done[ns] = io;
         sync_res[ns++] = res;
     }
-    int submitted = 0;
-    while (submitted < nb) {
-        int r = io_submit(b->aio, nb - submitted, batch + submitted);
-        if (r == -EAGAIN || r == -EINTR)
-            continue;
-        if (r <= 0) {
-            /* The kernel refused the rest: carry them out synchronously. */
-            for (int i = submitted; i < nb; i++) {
-                if (b->img) {
-                    struct blk_sub *s = batch[i]->data;
-                    image_io_piece_done(b, s, image_io_piece_sync(b, s, false));
-                    continue;
-                }
-                struct blk_io *io = batch[i]->data;
-                io->done(io, do_sync_op(b, io));
-            }
-            break;
-        }
-        submitted += r;
-        b->inflight += r;
-    }
+    block_submit_iocbs(b, batch, nb);
     for (int i = 0; i < ns; i++)
         sync_done[i]->done(sync_done[i], sync_res[i]);
     for (int i = 0; i < nstarted; i++)

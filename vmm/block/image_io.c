@@ -2,7 +2,10 @@
  * the backing chain, and each run of guest bytes that is contiguous in one file becomes one iocb
  * straight on the guest's buffers. Zero clusters are filled in memory, compressed clusters read
  * synchronously. Writes to newly allocated clusters finish with qcow2_map_done after their data is
- * written, so the L2 entry never points at a cluster before its data is there. */
+ * written, so the L2 entry never points at a cluster before its data is there. A write that needs
+ * the old contents of its cluster copied (a backing file, a compressed or shared cluster) reads them
+ * asynchronously and writes them with the guest's bytes in one iocb; other writes to that cluster
+ * wait for it. */
 #define _GNU_SOURCE
 #include "vmm/block/engine.h"
 
@@ -61,6 +64,23 @@ int image_io_open(struct block_backend *b, enum blk_cache cache, char *err, size
     }
     b->nlevels = n;
     b->direct = b->levels[0].direct;
+    uint64_t cs = b->img->qcow2->cluster_size;
+    int ncows = (int)(BLK_COW_BYTES / cs);
+    ncows = ncows < 1 ? 1 : ncows > BLK_MAX_COWS ? BLK_MAX_COWS : ncows;
+    if (!(b->cows = calloc((size_t)ncows, sizeof(*b->cows)))) {
+        snprintf(err, errlen, "out of memory for disk image %s", b->path);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < ncows; i++) {
+        void *buf;
+        if (posix_memalign(&buf, 4096, cs)) {
+            snprintf(err, errlen, "out of memory for disk image %s", b->path);
+            return -ENOMEM;
+        }
+        b->cows[i] = (struct blk_cow){ .b = b, .buf = buf, .next_free = b->free_cows };
+        b->free_cows = &b->cows[i];
+        b->ncows++;
+    }
     for (int i = BLK_AIO_DEPTH - 1; i >= 0; i--) {
         b->subs[i].next_free = b->free_subs;
         b->free_subs = &b->subs[i];
@@ -73,11 +93,15 @@ void image_io_close(struct block_backend *b)
     for (int l = 0; l < b->nlevels; l++)
         if (b->levels[l].direct)
             close(b->levels[l].fd);
+    for (int i = 0; i < b->ncows; i++)
+        free(b->cows[i].buf);
+    free(b->cows);
     free(b->levels);
     free(b->subs);
     b->levels = NULL;
     b->subs = b->free_subs = NULL;
-    b->nlevels = 0;
+    b->cows = b->free_cows = NULL;
+    b->nlevels = b->ncows = 0;
 }
 
 /* ---- mapping through the chain ---- */
@@ -121,14 +145,18 @@ static int map_read(struct block_backend *b, uint64_t goff, uint64_t want, struc
     return 0;
 }
 
-/* The next piece of [goff, goff+want): never past the end of a cluster of the top image. */
-static int map_piece(struct block_backend *b, bool write, uint64_t goff, uint64_t want, struct piece *p)
+/* The next piece of [goff, goff+want): never past the end of a cluster of the top image. *fill:
+ * a write that allocated a cluster whose old contents the caller must copy (only asked for while a
+ * copy-on-write slot is free; otherwise the format engine copies them at once). */
+static int map_piece(struct block_backend *b, bool write, uint64_t goff, uint64_t want, struct piece *p, bool *fill)
 {
     p->commit = 0;
+    *fill = false;
     if (!write)
         return map_read(b, goff, want, p);
     struct qcow2_extent ext;
-    int rc = qcow2_map(b->img->qcow2, goff, want, true, &ext);
+    int rc = b->free_cows ? qcow2_map_write_nofill(b->img->qcow2, goff, want, &ext, fill)
+                          : qcow2_map(b->img->qcow2, goff, want, true, &ext);
     if (rc)
         return rc;
     *p = (struct piece){ .kind = PIECE_DATA, .level = 0, .host = ext.host_offset, .len = ext.length,
@@ -167,6 +195,17 @@ static uint64_t take_iov(const struct blk_io *io, struct cursor *c, uint64_t len
         took += n;
     }
     return took;
+}
+
+static struct cursor cursor_at(const struct blk_io *io, uint64_t off)
+{
+    struct cursor c = { 0, 0 };
+    while (c.i < io->iovcnt && off >= io->iov[c.i].iov_len) {
+        off -= io->iov[c.i].iov_len;
+        c.i++;
+    }
+    c.off = (size_t)off;
+    return c;
 }
 
 /* Whole reads and writes of one buffer; reads past the end of the file give zeroes. */
@@ -266,7 +305,13 @@ static uint64_t add_data(struct block_backend *b, struct blk_io *io, struct curs
             return pc->len;
         }
         b->free_subs = s->next_free;
-        *s = (struct blk_sub){ .parent = io, .level = pc->level, .fd = fd, .host = pc->host };
+        s->parent = io;               /* field by field: the iovec and commit arrays need no clearing */
+        s->level = pc->level;
+        s->fd = fd;
+        s->host = pc->host;
+        s->len = 0;
+        s->iovcnt = s->ncommits = 0;
+        s->cow = NULL;
         io->pending++;
         *open = s;
     }
@@ -283,27 +328,143 @@ static uint64_t add_data(struct block_backend *b, struct blk_io *io, struct curs
     return took;
 }
 
-void image_io_start(struct block_backend *b, struct blk_io *io, bool direct, struct iocb **batch, int *nb)
+/* ---- copy-on-write ---- */
+
+static struct blk_cow *busy_cow(struct block_backend *b, uint64_t goff)
+{
+    uint64_t vcluster = goff & ~(b->img->qcow2->cluster_size - 1);
+    for (int i = 0; i < b->ncows; i++)
+        if (b->cows[i].busy && b->cows[i].vcluster == vcluster)
+            return &b->cows[i];
+    return NULL;
+}
+
+static void process(struct block_backend *b, struct blk_io *io, uint64_t from, struct iocb **batch, int *nb);
+
+/* The cluster is linked (or the copy failed): the writes that waited go on from where they stopped. */
+static void cow_end(struct block_backend *b, struct blk_cow *cow)
+{
+    struct blk_io *w = cow->waiters;
+    cow->waiters = NULL;
+    cow->busy = false;
+    cow->next_free = b->free_cows;
+    b->free_cows = cow;
+    while (w) {
+        struct blk_io *next = w->next_wait;
+        struct iocb *batch[BLK_AIO_DEPTH];
+        int nb = 0;
+        process(b, w, w->resume, batch, &nb);
+        block_submit_iocbs(b, batch, nb);
+        image_io_release(w);          /* the reference it held while waiting */
+        w = next;
+    }
+}
+
+/* The old contents are in buf: one iocb writes head, the guest's bytes and tail. */
+static void cow_read_done(struct blk_io *read, int64_t res)
+{
+    struct blk_cow *cow = read->ctx;
+    struct block_backend *b = cow->b;
+    uint64_t cs = b->img->qcow2->cluster_size;
+    struct blk_sub *s = res < 0 ? NULL : b->free_subs;
+    if (!s) {                          /* failed, or no iocb to be had: write it now */
+        int rc = res < 0 ? (int)res : 0;
+        struct blk_level *lv = &b->levels[0];
+        int fd = cow->writer->direct && lv->direct ? lv->fd : lv->img->fd;
+        if (!rc && cow->in_cluster)
+            rc = rw_full(fd, cow->buf, cow->in_cluster, cow->host, true);
+        for (int i = 0, pos = 0; !rc && i < cow->ndata; pos += (int)cow->data[i].iov_len, i++)
+            rc = rw_full(fd, cow->data[i].iov_base, cow->data[i].iov_len, cow->host + cow->in_cluster + (uint64_t)pos,
+                         true);
+        uint64_t tail = cow->in_cluster + cow->len;
+        if (!rc && tail < cs)
+            rc = rw_full(fd, cow->buf + tail, cs - tail, cow->host + tail, true);
+        struct qcow2_extent ext = { .commit = cow->commit };
+        int done = qcow2_map_done(b->img->qcow2, &ext, rc == 0);
+        if (rc || done)
+            fail_io(cow->writer, rc ? rc : done);
+        struct blk_io *writer = cow->writer;
+        cow_end(b, cow);
+        image_io_release(writer);
+        return;
+    }
+    b->free_subs = s->next_free;
+    struct blk_level *lv = &b->levels[0];
+    *s = (struct blk_sub){ .parent = cow->writer, .cow = cow, .level = 0, .host = cow->host, .len = cs,
+                           .fd = cow->writer->direct && lv->direct ? lv->fd : lv->img->fd, .ncommits = 1 };
+    s->commit[0] = cow->commit;
+    if (cow->in_cluster)
+        s->iov[s->iovcnt++] = (struct iovec){ cow->buf, cow->in_cluster };
+    for (int i = 0; i < cow->ndata; i++)
+        s->iov[s->iovcnt++] = cow->data[i];
+    uint64_t tail = cow->in_cluster + cow->len;
+    if (tail < cs)
+        s->iov[s->iovcnt++] = (struct iovec){ cow->buf + tail, cs - tail };
+    io_prep_pwritev(&s->iocb, s->fd, s->iov, s->iovcnt, (long long)s->host);
+    io_set_eventfd(&s->iocb, b->efd);
+    s->iocb.data = s;
+    struct iocb *one = &s->iocb;
+    block_submit_iocbs(b, &one, 1);
+}
+
+/* A write piece that allocated a cluster needing its old contents: takes the guest's bytes (as many
+ * segments as fit) and starts reading the old contents; returns the bytes taken. */
+static uint64_t start_cow(struct block_backend *b, struct blk_io *io, struct cursor *c, const struct piece *pc,
+                          uint64_t goff, struct iocb **batch, int *nb)
+{
+    uint64_t cs = b->img->qcow2->cluster_size;
+    struct blk_cow *cow = b->free_cows;
+    b->free_cows = cow->next_free;
+    cow->busy = true;
+    cow->writer = io;
+    io->pending++;
+    cow->commit = pc->commit;
+    cow->vcluster = goff & ~(cs - 1);
+    cow->in_cluster = goff - cow->vcluster;
+    cow->host = pc->host - cow->in_cluster;
+    cow->len = take_iov(io, c, pc->len, cow->data, BLK_SUB_IOVS - 2, &cow->ndata);
+    uint64_t span = b->size - cow->vcluster < cs ? b->size - cow->vcluster : cs;
+    memset(cow->buf + span, 0, cs - span);
+    cow->buf_iov = (struct iovec){ cow->buf, span };
+    cow->read = (struct blk_io){ .op = BLK_READ, .offset = cow->vcluster, .len = span, .iov = &cow->buf_iov,
+                                 .iovcnt = 1, .done = cow_read_done, .ctx = cow };
+    image_io_start(b, &cow->read, true, batch, nb);
+    image_io_release(&cow->read);
+    return cow->len;
+}
+
+/* ---- requests ---- */
+
+/* Maps and queues the request from byte `from` on; stops early to wait for a cluster in copy. */
+static void process(struct block_backend *b, struct blk_io *io, uint64_t from, struct iocb **batch, int *nb)
 {
     bool write = io->op == BLK_WRITE;
-    struct cursor c = { 0, 0 };
+    struct cursor c = cursor_at(io, from);
     struct blk_sub *open = NULL;
-    io->pending = 1;
-    io->error = 0;
-    for (uint64_t done = 0; done < io->len;) {
-        struct piece pc;
+    for (uint64_t done = from; done < io->len;) {
+        struct piece pc = { .kind = PIECE_ZERO };
         uint64_t goff = io->offset + done;
-        int rc = map_piece(b, write, goff, io->len - done, &pc);
+        struct blk_cow *busy = write ? busy_cow(b, goff) : NULL;
+        if (busy) {                    /* wait until that cluster is linked, then go on from here */
+            io->resume = done;
+            io->pending++;
+            io->next_wait = busy->waiters;
+            busy->waiters = io;
+            break;
+        }
+        bool fill;
+        int rc = map_piece(b, write, goff, io->len - done, &pc, &fill);
         if (rc) {
             fail_io(io, rc);
             break;
         }
         uint64_t took = pc.len;
-        if (pc.kind == PIECE_DATA) {
-            took = add_data(b, io, &c, &pc, goff, direct, &open, batch, nb);
-        } else if ((rc = piece_now(b, io, &c, &pc, goff, -1))) {
+        if (fill)
+            took = start_cow(b, io, &c, &pc, goff, batch, nb);
+        else if (pc.kind == PIECE_DATA)
+            took = add_data(b, io, &c, &pc, goff, io->direct, &open, batch, nb);
+        else if ((rc = piece_now(b, io, &c, &pc, goff, -1)))
             fail_io(io, rc);
-        }
         if (!took) {               /* the iovec is shorter than io->len */
             fail_io(io, -EIO);
             break;
@@ -312,6 +473,15 @@ void image_io_start(struct block_backend *b, struct blk_io *io, bool direct, str
     }
     if (open)
         queue_sub(b, open, batch, nb);
+}
+
+void image_io_start(struct block_backend *b, struct blk_io *io, bool direct, struct iocb **batch, int *nb)
+{
+    io->pending = 1;
+    io->error = 0;
+    io->direct = direct;
+    io->next_wait = NULL;
+    process(b, io, 0, batch, nb);
 }
 
 int64_t image_io_piece_sync(struct block_backend *b, struct blk_sub *s, bool buffered)
@@ -342,7 +512,10 @@ void image_io_piece_done(struct block_backend *b, struct blk_sub *s, int64_t res
     }
     if (!ok)
         fail_io(io, res);
+    struct blk_cow *cow = s->cow;
     s->next_free = b->free_subs;
     b->free_subs = s;
+    if (cow)
+        cow_end(b, cow);
     image_io_release(io);
 }
