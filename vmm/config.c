@@ -154,8 +154,17 @@ static int disk_option(struct disk_config *d, const char *key, const char *val, 
             return -EINVAL;
         }
         snprintf(d->serial, sizeof(d->serial), "%s", val);
+    } else if (!strcmp(key, "queues")) {
+        char *end;
+        long n = strtol(val, &end, 10);
+        if (!*val || *end || n < 1 || n > CONFIG_MAX_DISK_QUEUES) {
+            snprintf(err, errlen, "--disk queues=%s: give a number of request queues from 1 to %d", val,
+                     CONFIG_MAX_DISK_QUEUES);
+            return -EINVAL;
+        }
+        d->queues = (int)n;
     } else {
-        snprintf(err, errlen, "--disk option '%s' is unknown: use readonly=, format=, cache= or serial=", key);
+        snprintf(err, errlen, "--disk option '%s' is unknown: use readonly=, format=, cache=, serial= or queues=", key);
         return -EINVAL;
     }
     return 0;

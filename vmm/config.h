@@ -17,6 +17,7 @@
 #define CONFIG_DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
 
 #define CONFIG_MAX_DISKS 16
+#define CONFIG_MAX_DISK_QUEUES 16      /* virtio-blk request queues per disk */
 
 struct disk_config {
     const char *path;
@@ -24,6 +25,7 @@ struct disk_config {
     enum blk_cache cache;
     const char *format;            /* "raw", "qcow2", or NULL: recognised from the header */
     char serial[21];
+    int queues;                    /* virtio-blk request queues; 0: one per vCPU (at most 16) */
 };
 
 #define CONFIG_MAX_NICS 8
@@ -83,7 +85,7 @@ int config_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int config_parse_memory(struct vm_config *c, const char *s, char *err, size_t errlen);
 int config_parse_cpus(struct vm_config *c, const char *s, char *err, size_t errlen);
 int config_parse_serial(struct vm_config *c, const char *s, char *err, size_t errlen);
-/* --disk FILE[,readonly=on|off][,format=raw][,cache=none|writeback][,serial=ID] (also file=FILE). */
+/* --disk FILE[,readonly=on|off][,format=raw][,cache=none|writeback][,serial=ID][,queues=N] (also file=FILE). */
 int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen);
 /* --network user[,hostfwd=tcp:ADDR:PORT-:GPORT]...[,bootfile=URL][,mac=M] | tap=NAME[,mac=M] | none */
 int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen);

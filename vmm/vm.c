@@ -319,8 +319,13 @@ static int build_pci(struct vm *vm)
     if (vm->cdrom_open && (rc = attach_cdrom(vm, &host)))
         return rc;
     for (int i = 0; i < vm->cfg->ndisks; i++) {
+        /* One request queue per vCPU unless the disk says otherwise (virtio 1.2 §5.2.3 VIRTIO_BLK_F_MQ). */
+        int queues = vm->cfg->disks[i].queues;
+        if (!queues)
+            queues = vm->cfg->cpus < VIRTIO_BLK_MAX_QUEUES ? vm->cfg->cpus : VIRTIO_BLK_MAX_QUEUES;
         vm->blk[i] = calloc(1, sizeof(*vm->blk[i]));
-        rc = vm->blk[i] ? virtio_blk_init(vm->blk[i], &vm->disks[i], vm->cfg->disks[i].serial, &host) : -ENOMEM;
+        rc = vm->blk[i] ? virtio_blk_init(vm->blk[i], &vm->disks[i], vm->cfg->disks[i].serial, queues, &host)
+                        : -ENOMEM;
         if (rc == 0)
             rc = pci_bus_add(&vm->pci, &vm->blk[i]->vp.pci, -1);
         if (rc) {

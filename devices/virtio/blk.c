@@ -1,6 +1,8 @@
 /* virtio-blk device model (virtio 1.2 §5.2): request parsing, the block backend underneath.
  * Requests of one kick go to the backend in one batch; completions return in the event loop and
- * end in one interrupt per batch. Data moves straight between guest buffers and the image. */
+ * end in one interrupt per batch and queue. Data moves straight between guest buffers and the image.
+ * With several request queues (VIRTIO_BLK_F_MQ) each has its own slots, kick eventfd and MSI-X
+ * vector, and a request completes on the queue it came from. */
 #include "blk.h"
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_MQ 12
 #define VIRTIO_BLK_F_DISCARD 13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
@@ -91,6 +94,8 @@ static uint64_t blk_features(void *dev)
     struct virtio_blk *b = dev;
     uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
                  (1ULL << VIRTIO_BLK_F_SIZE_MAX);
+    if (b->nqueues > 1)
+        f |= 1ULL << VIRTIO_BLK_F_MQ;
     if (b->backend->readonly)
         f |= 1ULL << VIRTIO_BLK_F_RO;
     else
@@ -109,8 +114,8 @@ static void blk_config_read(void *dev, unsigned offset, uint8_t *data, unsigned 
     memcpy(cfg + 8, &size_max, 4);
     memcpy(cfg + 12, &seg_max, 4);
     memcpy(cfg + 20, &blk_size, 4);
-    uint16_t num_queues = 1;
-    memcpy(cfg + 34, &num_queues, 2);
+    uint16_t num_queues = (uint16_t)b->nqueues;
+    memcpy(cfg + 34, &num_queues, 2);    /* num_queues (§5.2.4) */
     memcpy(cfg + 36, &max_discard, 4);   /* max_discard_sectors */
     memcpy(cfg + 40, &one, 4);           /* max_discard_seg */
     memcpy(cfg + 44, &one, 4);           /* discard_sector_alignment */
@@ -130,13 +135,13 @@ static void complete(struct blk_req *r, uint8_t status)
     struct virtio_blk *b = r->blk;
     if (r->generation == b->generation) {
         *r->status = status;
-        vq_push(&b->vp.vqs[0], r->head, r->written + 1);
-        b->notify_pending = true;
+        vq_push(&b->vp.vqs[r->queue], r->head, r->written + 1);
+        b->notify_pending |= 1u << r->queue;
     }
     if (status != VIRTIO_BLK_S_OK)
         b->errors++;
-    r->next_free = b->free_list;
-    b->free_list = r;
+    r->next_free = b->free_list[r->queue];
+    b->free_list[r->queue] = r;
     b->inflight--;
 }
 
@@ -158,9 +163,10 @@ static void io_done(struct blk_io *io, int64_t result)
 
 static void flush_notify(struct virtio_blk *b)
 {
-    if (b->notify_pending) {
-        b->notify_pending = false;
-        virtio_pci_notify_queue(&b->vp, 0);
+    while (b->notify_pending) {
+        int q = __builtin_ctz(b->notify_pending);
+        b->notify_pending &= b->notify_pending - 1;
+        virtio_pci_notify_queue(&b->vp, q);
     }
 }
 
@@ -254,7 +260,7 @@ static void blk_queue_notify(void *dev, int q)
     static struct blk_parsed parsed; /* loop thread only; too big for the stack */
     int n = 0;
     for (;;) {
-        if (!b->free_list)
+        if (!b->free_list[q])
             break;   /* all slots busy: completions will come back for the rest */
         int got = vq_pop(vq, &b->chain);
         if (got == 0) {
@@ -266,11 +272,12 @@ static void blk_queue_notify(void *dev, int q)
             virtio_pci_set_needs_reset(&b->vp);
             break;
         }
-        struct blk_req *r = b->free_list;
-        b->free_list = r->next_free;
+        struct blk_req *r = b->free_list[q];
+        b->free_list[q] = r->next_free;
         b->inflight++;
         b->requests++;
         r->head = b->chain.head;
+        r->queue = (uint16_t)q;
         r->generation = b->generation;
         r->status = parsed.status;
         r->written = 0;
@@ -293,7 +300,7 @@ static void blk_reset(void *dev)
 {
     struct virtio_blk *b = dev;
     b->generation++;      /* in-flight requests finish without touching the reset rings */
-    b->notify_pending = false;
+    b->notify_pending = 0;
 }
 
 static const struct virtio_device_ops blk_ops = {
@@ -309,22 +316,30 @@ static const struct virtio_device_ops blk_ops = {
     .queue_notify = blk_queue_notify,
 };
 
-int virtio_blk_init(struct virtio_blk *b, struct block_backend *backend, const char *serial, const struct virtio_host *host)
+int virtio_blk_init(struct virtio_blk *b, struct block_backend *backend, const char *serial, int nqueues,
+                    const struct virtio_host *host)
 {
     memset(b, 0, sizeof(*b));
+    if (nqueues < 1 || nqueues > VIRTIO_BLK_MAX_QUEUES)
+        return -EINVAL;
     b->backend = backend;
+    b->nqueues = nqueues;
+    b->ops = blk_ops;
+    b->ops.nqueues = nqueues;
     snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
-    b->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
+    /* Slots per queue: a queue never holds more chains than its size. */
+    b->reqs = calloc((size_t)nqueues * VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
     if (!b->reqs)
         return -ENOMEM;
-    for (int i = VIRTIO_BLK_QUEUE_SIZE - 1; i >= 0; i--) {
+    for (int i = nqueues * VIRTIO_BLK_QUEUE_SIZE - 1; i >= 0; i--) {
+        int q = i / VIRTIO_BLK_QUEUE_SIZE;
         b->reqs[i].blk = b;
-        b->reqs[i].next_free = b->free_list;
-        b->free_list = &b->reqs[i];
+        b->reqs[i].next_free = b->free_list[q];
+        b->free_list[q] = &b->reqs[i];
     }
     backend->batch_done = batch_done;
     backend->batch_ctx = b;
-    return virtio_pci_init(&b->vp, &blk_ops, b, host);
+    return virtio_pci_init(&b->vp, &b->ops, b, host);
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)

@@ -1,4 +1,5 @@
-/* virtio-blk device model (virtio 1.2 §5.2): request parsing, the block backend underneath. */
+/* virtio-blk device model (virtio 1.2 §5.2): request parsing, the block backend underneath, one or
+ * more request queues (VIRTIO_BLK_F_MQ, §5.2.3). */
 #ifndef DEVICES_VIRTIO_BLK_H
 #define DEVICES_VIRTIO_BLK_H
 
@@ -12,6 +13,7 @@
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX 254     /* data segments per request; header and status take two more */
 #define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_MAX_QUEUES VIRTIO_MAX_QUEUES
 
 /* Request types and status values (§5.2.6). */
 #define VIRTIO_BLK_T_IN 0
@@ -31,6 +33,7 @@ struct blk_req {
     struct virtio_blk *blk;
     struct blk_io io;
     uint16_t head;
+    uint16_t queue;                 /* the virtqueue it came from and completes on */
     uint32_t generation;            /* device resets since; a stale completion touches nothing */
     uint8_t *status;                /* the guest's status byte */
     uint32_t written;               /* bytes to report in the used ring */
@@ -51,19 +54,22 @@ struct blk_parsed {
 
 struct virtio_blk {
     struct virtio_pci vp;
+    struct virtio_device_ops ops;   /* the model's operations with this device's queue count */
     struct block_backend *backend;
     char serial[VIRTIO_BLK_ID_BYTES + 1];
     uint32_t generation;
-    struct blk_req *reqs;           /* VIRTIO_BLK_QUEUE_SIZE slots */
-    struct blk_req *free_list;
+    int nqueues;
+    struct blk_req *reqs;           /* VIRTIO_BLK_QUEUE_SIZE slots per queue */
+    struct blk_req *free_list[VIRTIO_BLK_MAX_QUEUES];
     int inflight;
     struct vq_chain chain;          /* scratch for vq_pop */
-    bool notify_pending;
+    uint32_t notify_pending;        /* queues with used buffers not yet signalled (bit per queue) */
     bool submitting;                /* inside block_submit (event-loop thread) */
     uint64_t requests, errors;
 };
 
-int virtio_blk_init(struct virtio_blk *b, struct block_backend *backend, const char *serial,
+/* nqueues: request queues, 1..VIRTIO_BLK_MAX_QUEUES (more than one is offered as VIRTIO_BLK_F_MQ). */
+int virtio_blk_init(struct virtio_blk *b, struct block_backend *backend, const char *serial, int nqueues,
                     const struct virtio_host *host);
 void virtio_blk_destroy(struct virtio_blk *b);
 /* Parses a chain into header, data and status; negative on malformed framing (NEEDS_RESET). */

@@ -2,7 +2,8 @@
 # Device-level virtio-blk benchmark beside fio, in one run on the same 1 GiB file (O_DIRECT, libaio):
 # the in-process harness (tests/harness/vblk.c: real device model, real raw backend, the device on
 # its own thread and interrupts through MSI-X as in a VM) against fio with the same job shapes.
-# Also: userspace instructions per request on the device side, from callgrind.
+# Also: userspace instructions per request on the device side, from callgrind. qcow2 beside raw, with
+# QEMU's own block layer: tests/bench/qcow2.sh.
 set -u
 cd "$(dirname "$0")/../.."
 SECS=${SECS:-4}
@@ -29,7 +30,8 @@ for job in "randread 4096 32" "randwrite 4096 32" "read 1048576 8" "write 104857
     fio=$(median <"$WORK_F")
     ratio=$(awk -v a="$vmm" -v b="$fio" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
     mbps=$(awk -v a="$vmm" -v bs="$2" 'BEGIN { printf "%.0f", a * bs / 1e6 }')
-    printf '%-22s %12s %12s %8s   (vmm %s MB/s)\n' "$1 bs=$2 qd=$3" "$vmm" "$fio" "$ratio" "$mbps"
+    fmbps=$(awk -v a="$fio" -v bs="$2" 'BEGIN { printf "%.0f", a * bs / 1e6 }')
+    printf '%-22s %12s %12s %8s   (MB/s: vmm %s, fio %s)\n' "$1 bs=$2 qd=$3" "$vmm" "$fio" "$ratio" "$mbps" "$fmbps"
 done
 if command -v valgrind >/dev/null; then
     n=20000

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # virtio-blk under KVM with the project's guest driver (tests/guest/vblk.c), booted as PVH kernel
 # and as firmware: the guest's checksum of each disk equals the host's, a block it writes is in the
-# file after exit, a read-only disk rejects the write and stays unchanged, MSI-X interrupts arrive.
+# file after exit, a read-only disk rejects the write and stays unchanged, MSI-X interrupts arrive;
+# also with a multi-queue device (two vCPUs, four queues: the driver uses queue 0 as the spec allows).
 set -u
 . tests/lib.sh
 need_kvm virtio-blk || exit 0
 
-vblk_case() { # NAME SERIAL BOOT-ARGS CACHE
-    local name=$1 serial=$2 boot=$3 cache=$4
+vblk_case() { # NAME SERIAL BOOT-ARGS CACHE [MORE-DISK-OPTIONS]
+    local name=$1 serial=$2 boot=$3 cache=$4 more=${5:-}
     local rw=$WORK/$name.rw.img ro=$WORK/$name.ro.img out=$WORK/$name.out
     head -c $((2 << 20)) /dev/urandom >"$rw"
     head -c $((1 << 20)) /dev/urandom >"$ro"
     local sum_rw sum_ro
     sum_rw=$(cksum <"$rw" | cut -d' ' -f1)
     sum_ro=$(cksum <"$ro" | cut -d' ' -f1)
-    run_vmm 120 "$out" run $boot --memory 128M --disk "$rw,cache=$cache,serial=$serial" --disk "$ro,readonly=on"
+    run_vmm 120 "$out" run $boot --memory 128M --disk "$rw,cache=$cache,serial=$serial$more" --disk "$ro,readonly=on"
     local why=""
     [ $status -eq 0 ] || why="exit status $status"
     has_line "$out" "vblk: disk 0 serial $serial sectors 4096 cksum $sum_rw" || why="$why; disk 0 checksum/serial differs from the host's ($sum_rw)"
@@ -31,6 +32,7 @@ vblk_case() { # NAME SERIAL BOOT-ARGS CACHE
 vblk_case virtio-blk.pvh pvh-disk "--kernel $GUESTS/vblk.elf" writeback
 vblk_case virtio-blk.firmware fw-disk "--firmware $GUESTS/vblk.rom" writeback
 vblk_case virtio-blk.cache-none direct-disk "--kernel $GUESTS/vblk.elf" none
+vblk_case virtio-blk.multiqueue mq-disk "--kernel $GUESTS/vblk.elf --cpus 2" none ",queues=4"
 
 # Bad disk options: one clear line, exit 1, the image untouched.
 out=$WORK/disk-missing.out

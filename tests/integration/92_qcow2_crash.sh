@@ -18,6 +18,7 @@ fi
 
 ROUNDS=10
 FORMAT=${CRASH_FORMAT:-qcow2}   # raw only to try the checker without the qcow2 engine
+CACHE=${CRASH_CACHE:-writeback} # none: data through O_DIRECT
 FIRST_FLUSH_SECONDS=30
 CHECKER=tests/integration/vwrite_check.py
 img=$WORK/crash.$FORMAT
@@ -65,7 +66,7 @@ crash_round() {
     local check_note=""
     : >"$log"
     "$VMM" run --kernel "$GUESTS/vwrite.elf" --append "seed=$round" --memory 128M \
-        --disk "$img,format=$FORMAT" --serial "file:$log" </dev/null >"$out" 2>&1 &
+        --disk "$img,format=$FORMAT,cache=$CACHE" --serial "file:$log" </dev/null >"$out" 2>&1 &
     vmm_pid=$!
     if ! wait_flushed "$log" "$vmm_pid"; then
         kill -KILL "$vmm_pid" 2>/dev/null

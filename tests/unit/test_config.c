@@ -268,3 +268,25 @@ TEST(network_bridge_option)
     CHECK(strstr(err, "option 'hostfwd' is unknown"));
     CHECK_EQ(c.nnics, 1);
 }
+
+TEST(disk_queues_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    char a[] = "disk.img", b[] = "data.qcow2,queues=4,cache=none";
+    CHECK_EQ(config_parse_disk(&c, a, err, sizeof(err)), 0);
+    CHECK_EQ(c.disks[0].queues, 0);            /* one per vCPU, decided when the VM is built */
+    CHECK_EQ(config_parse_disk(&c, b, err, sizeof(err)), 0);
+    CHECK_EQ(c.disks[1].queues, 4);
+    CHECK_EQ(c.disks[1].cache, BLK_CACHE_NONE);
+    const char *bad[] = { "d.img,queues=0", "d.img,queues=17", "d.img,queues=two", "d.img,queues=", "d.img,queues=4x" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char s[64];
+        snprintf(s, sizeof(s), "%s", bad[i]);
+        err[0] = 0;
+        CHECK_EQ(config_parse_disk(&c, s, err, sizeof(err)), -EINVAL);
+        CHECK(strstr(err, "queues") != NULL);
+    }
+    CHECK_EQ(c.ndisks, 2);
+}

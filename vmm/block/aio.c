@@ -1,6 +1,8 @@
-/* Disk image backend for raw files: Linux AIO (libaio) with completions signalled on an eventfd.
- * O_DIRECT for cache=none; reads and writes point straight at guest buffers (no copy). Flush is
- * fdatasync, discard and write-zeroes are fallocate (punch hole / zero range). */
+/* Disk image backend: Linux AIO (libaio) with completions signalled on an eventfd. O_DIRECT for
+ * cache=none; reads and writes point straight at guest buffers (no copy). Raw files: flush is
+ * fdatasync, discard and write-zeroes are fallocate (punch hole / zero range). qcow2 images: data
+ * through the same ring, split at clusters by vmm/block/image_io.c; metadata through the format
+ * engine (vmm/block/qcow2.c). */
 #define _GNU_SOURCE
 #include "block.h"
 
@@ -17,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/block/engine.h"
 #include "vmm/block/image.h"
 #include "vmm/block/qcow2.h"
 
@@ -100,8 +103,9 @@ static bool wants_qcow2(const struct block_options *o)
     return q;
 }
 
-/* qcow2 goes through the format engine (vmm/block/qcow2.c), which orders its metadata writes for
- * crash safety and keeps the QEMU-compatible locks; its requests are carried out on the loop thread. */
+/* qcow2 metadata goes through the format engine (vmm/block/qcow2.c), which orders its writes for
+ * crash safety and keeps the QEMU-compatible locks; data goes to the AIO ring (image_io.c). All of
+ * it runs on the loop thread. */
 static int open_qcow2(struct block_backend *b, const struct block_options *o, char *err, size_t errlen)
 {
     int rc = image_open(&b->img, o->path, "qcow2", o->readonly ? 0 : IMAGE_RDWR, err, errlen);
@@ -109,7 +113,7 @@ static int open_qcow2(struct block_backend *b, const struct block_options *o, ch
         return rc;
     b->size = b->img->size;
     b->align = 512;
-    return 0;
+    return image_io_open(b, o->cache, err, errlen);
 }
 
 int block_open(struct block_backend *b, const struct block_options *o, struct event_loop *loop, char *err, size_t errlen)
@@ -158,6 +162,7 @@ void block_close(struct block_backend *b)
     }
     if (b->aio)
         io_destroy(b->aio);
+    image_io_close(b);
     if (b->img)
         image_close(b->img);
     if (b->fd >= 0 && b->fd != b->fd_buffered)
@@ -221,20 +226,15 @@ static int64_t do_sync_op(struct block_backend *b, struct blk_io *io)
     }
 }
 
-/* A qcow2 request, carried out synchronously through the format engine. */
+/* A qcow2 flush, discard or write-zeroes, carried out at once through the format engine. Flush:
+ * deferred refcount drops, then fdatasync, so completed writes and their L2 entries are durable. */
 static int64_t image_op(struct block_backend *b, struct blk_io *io)
 {
     int rc = 0;
-    uint64_t off = io->offset;
     switch (io->op) {
     case BLK_READ:
     case BLK_WRITE:
-        for (int i = 0; i < io->iovcnt && rc == 0; i++) {
-            rc = io->op == BLK_READ ? image_read(b->img, io->iov[i].iov_base, io->iov[i].iov_len, off)
-                                    : image_write(b->img, io->iov[i].iov_base, io->iov[i].iov_len, off);
-            off += io->iov[i].iov_len;
-        }
-        return rc < 0 ? rc : (int64_t)io->len;
+        return -EINVAL;
     case BLK_FLUSH:
         return b->readonly ? 0 : image_flush(b->img);
     case BLK_DISCARD:
@@ -246,17 +246,57 @@ static int64_t image_op(struct block_backend *b, struct blk_io *io)
     return -EINVAL;
 }
 
+/* Waits until no AIO request is in flight; completions are delivered without the batch hook (the
+ * caller may hold the device lock, and the device notifies after its submission anyway). */
+static void drain(struct block_backend *b)
+{
+    struct io_event events[64];
+    while (b->inflight > 0) {
+        int n = io_getevents(b->aio, 1, 64, events, NULL);
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        deliver(b, events, n);
+    }
+}
+
 static bool in_bounds(const struct block_backend *b, const struct blk_io *io)
 {
     return io->offset <= b->size && io->len <= b->size - io->offset;
 }
 
+void block_submit_iocbs(struct block_backend *b, struct iocb **batch, int nb)
+{
+    int submitted = 0;
+    while (submitted < nb) {
+        int r = io_submit(b->aio, nb - submitted, batch + submitted);
+        if (r == -EAGAIN || r == -EINTR)
+            continue;
+        if (r <= 0) {
+            /* The kernel refused the rest: carry them out synchronously. */
+            for (int i = submitted; i < nb; i++) {
+                if (b->img) {
+                    struct blk_sub *s = batch[i]->data;
+                    image_io_piece_done(b, s, image_io_piece_sync(b, s, false));
+                    continue;
+                }
+                struct blk_io *io = batch[i]->data;
+                io->done(io, do_sync_op(b, io));
+            }
+            break;
+        }
+        submitted += r;
+        b->inflight += r;
+    }
+}
+
 void block_submit(struct block_backend *b, struct blk_io **ios, int n)
 {
     struct iocb *batch[BLK_AIO_DEPTH];
-    struct blk_io *sync_done[BLK_AIO_DEPTH];
+    struct blk_io *sync_done[BLK_AIO_DEPTH], *started[BLK_AIO_DEPTH];
     int64_t sync_res[BLK_AIO_DEPTH];
-    int nb = 0, ns = 0;
+    int nb = 0, ns = 0, nstarted = 0;
     for (int i = 0; i < n; i++) {
         struct blk_io *io = ios[i];
         int64_t res;
@@ -264,8 +304,17 @@ void block_submit(struct block_backend *b, struct blk_io **ios, int n)
             res = -EIO;
         else if ((io->op == BLK_WRITE || io->op == BLK_DISCARD || io->op == BLK_WRITE_ZEROES) && b->readonly)
             res = -EROFS;
-        else if (b->img)
+        else if (b->img && (io->op == BLK_READ || io->op == BLK_WRITE)) {
+            image_io_start(b, io, direct_ok(b, io), batch, &nb);
+            started[nstarted++] = io;
+            continue;
+        } else if (b->img) {
+            /* Discard and write-zeroes may write parts of clusters through the page cache: no
+             * O_DIRECT request may be in flight on those pages meanwhile. */
+            if (io->op != BLK_FLUSH)
+                drain(b);
             res = image_op(b, io);
+        }
         else if ((io->op == BLK_READ || io->op == BLK_WRITE) && nb < BLK_AIO_DEPTH - b->inflight &&
                  (!b->direct || direct_ok(b, io))) {
             if (io->op == BLK_READ)
@@ -282,24 +331,11 @@ void block_submit(struct block_backend *b, struct blk_io **ios, int n)
         sync_done[ns] = io;
         sync_res[ns++] = res;
     }
-    int submitted = 0;
-    while (submitted < nb) {
-        int r = io_submit(b->aio, nb - submitted, batch + submitted);
-        if (r == -EAGAIN || r == -EINTR)
-            continue;
-        if (r <= 0) {
-            /* The kernel refused the rest: carry them out synchronously. */
-            for (int i = submitted; i < nb; i++) {
-                struct blk_io *io = batch[i]->data;
-                io->done(io, do_sync_op(b, io));
-            }
-            break;
-        }
-        submitted += r;
-        b->inflight += r;
-    }
+    block_submit_iocbs(b, batch, nb);
     for (int i = 0; i < ns; i++)
         sync_done[i]->done(sync_done[i], sync_res[i]);
+    for (int i = 0; i < nstarted; i++)
+        image_io_release(started[i]);
 }
 
 /* The completion ring the kernel shares with us (fs/aio.c struct aio_ring): reading it directly
@@ -331,8 +367,12 @@ static void deliver(struct block_backend *b, struct io_event *events, int n)
 {
     b->inflight -= n;
     for (int i = 0; i < n; i++) {
-        struct blk_io *io = events[i].data;
         long res = (long)events[i].res;
+        if (b->img) {
+            image_io_piece_done(b, events[i].data, res);
+            continue;
+        }
+        struct blk_io *io = events[i].data;
         int64_t r = res < 0 ? res : ((uint64_t)res == io->len ? res : -EIO);
         io->done(io, r);
     }

@@ -24,7 +24,12 @@ struct blk_io {
     bool unmap;                    /* write-zeroes may deallocate */
     void (*done)(struct blk_io *io, int64_t result);   /* bytes done or -errno */
     void *ctx;
-    struct iocb iocb;              /* engine private */
+    struct iocb iocb;              /* engine private from here on */
+    int pending;                   /* image requests: pieces in flight, +1 while being submitted */
+    int64_t error;                 /* image requests: first failure of a piece */
+    bool direct;                   /* image requests: buffers fit O_DIRECT */
+    uint64_t resume;               /* image requests: bytes done before waiting for a cluster */
+    struct blk_io *next_wait;
 };
 
 struct block_options {
@@ -35,6 +40,9 @@ struct block_options {
 };
 
 struct image;
+struct blk_sub;
+struct blk_level;
+struct blk_cow;
 
 struct block_backend {
     char *path;
@@ -48,6 +56,11 @@ struct block_backend {
     int inflight;
     struct event_loop *loop;
     struct image *img;             /* a qcow2 image (vmm/block/image.h); NULL for raw files */
+    struct blk_level *levels;      /* qcow2: the chain, top image first, with its data fds */
+    int nlevels;
+    struct blk_sub *subs, *free_subs;   /* qcow2: the pieces requests are split into (engine.h) */
+    struct blk_cow *cows, *free_cows;   /* qcow2: copy-on-write of new clusters in progress */
+    int ncows;
     void (*batch_done)(void *ctx);  /* after a batch of completions: one interrupt, not one each */
     void *batch_ctx;
 };

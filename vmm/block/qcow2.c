@@ -23,7 +23,8 @@
 #define INCOMPAT_DIRTY 1ULL
 #define INCOMPAT_CORRUPT 2ULL
 #define INCOMPAT_COMPRESSION 8ULL
-#define RESERVE_BATCH 16
+#define RESERVE_BATCH 16                 /* clusters reserved at once at first ... */
+#define RESERVE_MAX_BYTES (8ULL << 20)   /* ... doubling up to this much while allocation goes on */
 #define REUSE_MAX 4096
 #define PENDING_MAX 1024
 
@@ -297,6 +298,35 @@ static int rc_add(struct qcow2 *q, uint64_t cluster, int delta)
     return rc_set(q, cluster, delta > 0 ? v + 1 : v - 1);
 }
 
+/* Sets the refcount of clusters [first, first+n) to val, one write per refcount block touched.
+ * The blocks must exist. */
+static int rc_set_run(struct qcow2 *q, uint64_t first, uint64_t n, uint64_t val)
+{
+    while (n) {
+        uint64_t off, in_block = first % q->rb_entries, take = q->rb_entries - in_block;
+        if (take > n)
+            take = n;
+        int rc = refblock_of(q, first, &off);
+        if (!rc && !off)
+            rc = fail(q, -EIO, "no refcount block for cluster %llu", (unsigned long long)first);
+        uint8_t *block;
+        if (rc || (rc = cache_load(q, q->rbc, QCOW2_RB_CACHE, off, &block)))
+            return rc;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (uint64_t i = in_block; i < in_block + take; i++) {
+            uint64_t at, len;
+            rb_set(q, block, i, val, &at, &len);
+            lo = at < lo ? at : lo;
+            hi = at + len > hi ? at + len : hi;
+        }
+        if ((rc = qwrite(q, block + lo, hi - lo, off + lo)))
+            return rc;
+        first += take;
+        n -= take;
+    }
+    return 0;
+}
+
 static int extend_file(struct qcow2 *q, uint64_t end)
 {
     if (end <= q->file_size)
@@ -456,11 +486,8 @@ static int alloc_at_eof(struct qcow2 *q, uint64_t n, uint64_t *first)
             return rc;
     }
     uint64_t e = eof_cluster(q);
-    if ((rc = extend_file(q, (e + n) * q->cluster_size)))
+    if ((rc = extend_file(q, (e + n) * q->cluster_size)) || (rc = rc_set_run(q, e, n, 1)))
         return rc;
-    for (uint64_t i = 0; i < n; i++)
-        if ((rc = rc_set(q, e + i, 1)))
-            return rc;
     *first = e;
     return qsync(q);
 }
@@ -478,11 +505,17 @@ static int alloc_cluster(struct qcow2 *q, uint64_t *off, bool *fresh)
         return 0;
     }
     if (q->resv_next == q->resv_end) {
-        uint64_t first;
-        if ((rc = alloc_at_eof(q, RESERVE_BATCH, &first)))
+        /* Each refill costs a sync: a guest that keeps allocating gets larger runs (a crash leaks
+         * at most the unused rest of one run). */
+        uint64_t first, max = RESERVE_MAX_BYTES / q->cluster_size;
+        uint64_t n = q->resv_batch < RESERVE_BATCH ? RESERVE_BATCH : q->resv_batch;
+        if (n > max)
+            n = max > RESERVE_BATCH ? max : RESERVE_BATCH;
+        if ((rc = alloc_at_eof(q, n, &first)))
             return rc;
         q->resv_next = first;
-        q->resv_end = first + RESERVE_BATCH;
+        q->resv_end = first + n;
+        q->resv_batch = n * 2;
     }
     *off = q->resv_next++ * q->cluster_size;
     *fresh = true;
@@ -718,7 +751,7 @@ static int old_contents(struct qcow2 *q, uint64_t entry, uint64_t vcluster, uint
 /* A new host cluster for the guest cluster at vcluster, holding the old contents everywhere but
  * [in_cluster, in_cluster+len) (everywhere when fill_all). Nothing points at it yet. */
 static int cow_prepare(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_t in_cluster, uint64_t len,
-                       bool fill_all, uint64_t *host)
+                       bool fill_all, uint64_t *host, bool *defer_fill)
 {
     uint64_t off;
     bool fresh;
@@ -728,6 +761,11 @@ static int cow_prepare(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint6
     bool partial = in_cluster > 0 || len < q->cluster_size || fill_all;
     bool old_zero = (q->version >= 3 && (entry & OFLAG_ZERO) && !(entry & OFLAG_COMPRESSED)) ||
                     (!(entry & (OFFSET_MASK | OFLAG_COMPRESSED)) && !q->has_backing);
+    if (defer_fill) {              /* the caller writes the old contents itself */
+        *defer_fill = partial && !(fresh && old_zero);
+        *host = off;
+        return 0;
+    }
     if (partial && !(fresh && old_zero)) {
         uint8_t *buf = malloc(q->cluster_size);
         if (!buf)
@@ -768,13 +806,13 @@ static struct qcow2_pending *pending_find(struct qcow2 *q, uint64_t vcluster, bo
 }
 
 static int map_for_write(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uint64_t in_cluster,
-                         struct qcow2_extent *ext)
+                         struct qcow2_extent *ext, bool *defer_fill)
 {
     struct qcow2_pending *p = pending_find(q, vcluster, false);
     uint64_t host = 0;
     int rc;
     if (!p && (p = pending_find(q, 0, true))) {
-        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, false, &host)))
+        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, false, &host, defer_fill)))
             return rc;
         *p = (struct qcow2_pending){ .vcluster = vcluster, .host = host, .used = true };
     }
@@ -783,7 +821,7 @@ static int map_for_write(struct qcow2 *q, uint64_t vcluster, uint64_t entry, uin
         ext->commit = (uint32_t)(p - q->pending) + 1;
         host = p->host;
     } else {    /* every slot busy: old contents everywhere, so linking at once is just as safe */
-        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, true, &host)) ||
+        if ((rc = cow_prepare(q, vcluster, entry, in_cluster, ext->length, true, &host, NULL)) ||
             (rc = cow_link(q, vcluster, host)))
             return rc;
     }
@@ -813,7 +851,22 @@ int qcow2_map_done(struct qcow2 *q, const struct qcow2_extent *ext, bool ok)
     return rc;
 }
 
+static int map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct qcow2_extent *ext,
+               bool *defer_fill);
+
 int qcow2_map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct qcow2_extent *ext)
+{
+    return map(q, offset, len, write, ext, NULL);
+}
+
+int qcow2_map_write_nofill(struct qcow2 *q, uint64_t offset, uint64_t len, struct qcow2_extent *ext, bool *fill)
+{
+    *fill = false;
+    return map(q, offset, len, true, ext, fill);
+}
+
+static int map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct qcow2_extent *ext,
+               bool *defer_fill)
 {
     if (offset >= q->size || len == 0)
         return fail(q, -EINVAL, "access at %llu is outside the %llu-byte disk", (unsigned long long)offset,
@@ -833,7 +886,7 @@ int qcow2_map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct
         return rc;
     if (q->readonly)
         return fail(q, -EROFS, "the image is open read-only");
-    return map_for_write(q, offset - in_cluster, entry, in_cluster, ext);
+    return map_for_write(q, offset - in_cluster, entry, in_cluster, ext, defer_fill);
 }
 
 int qcow2_read(struct qcow2 *q, void *buf, uint64_t len, uint64_t offset)
@@ -1237,8 +1290,9 @@ int qcow2_close(struct qcow2 *q)
         rc = pending_process(q);
         /* Reserved clusters never used go back to refcount 0 (a crash would only have leaked them). */
         uint64_t first_unused = q->resv_next;
-        for (; !rc && q->resv_next < q->resv_end; q->resv_next++)
-            rc = rc_set(q, q->resv_next, 0);
+        if (q->resv_next < q->resv_end)
+            rc = rc_set_run(q, q->resv_next, q->resv_end - q->resv_next, 0);
+        q->resv_next = q->resv_end;
         if (!rc && q->resv_end && q->resv_end * q->cluster_size >= q->file_size &&
             first_unused * q->cluster_size < q->file_size && ftruncate(q->fd, (off_t)(first_unused * q->cluster_size)) == 0)
             q->file_size = first_unused * q->cluster_size;

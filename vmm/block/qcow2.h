@@ -75,6 +75,7 @@ struct qcow2 {
     uint64_t l2_reads;         /* L2 tables read from the file (cache misses) */
     /* Clusters whose refcount is already 1 on disk but not yet referenced. */
     uint64_t resv_next, resv_end;         /* a run at the end of the file */
+    uint64_t resv_batch;                  /* clusters in the next run */
     uint64_t *reuse;                      /* freed clusters ready for reuse (refcount 0) */
     uint32_t nreuse;
     uint64_t *pending_free;               /* unreferenced, decremented after the next sync */
@@ -121,6 +122,12 @@ bool qcow2_probe(const uint8_t *buf, size_t len);
  * cluster (data before metadata, so a crash leaves the old contents). Further writes to the same
  * cluster while that is pending get the same host cluster and their own commit. */
 int qcow2_map(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, struct qcow2_extent *ext);
+/* qcow2_map for a write, except that a newly allocated cluster is not filled with the old contents:
+ * *fill says whether the caller must write them (the guest cluster as it reads now, outside
+ * [offset, offset+ext->length)) into the new cluster before its data write completes. Meanwhile
+ * only reads of the guest cluster may go on (they see the old contents); writes must wait until
+ * qcow2_map_done. */
+int qcow2_map_write_nofill(struct qcow2 *q, uint64_t offset, uint64_t len, struct qcow2_extent *ext, bool *fill);
 /* Completes a write that qcow2_map gave a commit: ok = the data write succeeded. */
 int qcow2_map_done(struct qcow2 *q, const struct qcow2_extent *ext, bool ok);
 /* Synchronous guest reads and writes (pread/pwrite). 0 or -errno. */
