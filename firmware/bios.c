@@ -42,6 +42,13 @@ int firmware_load(const char *path, struct firmware_image *out)
         return -ENOMEM;
     }
     out->shadow = shadow;
+    void *vga = mmap(NULL, FIRMWARE_VGA_WINDOW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (vga == MAP_FAILED) {
+        firmware_free(out);
+        log_error("out of memory for the legacy VGA window");
+        return -ENOMEM;
+    }
+    out->vga_window = vga;
     firmware_reset_shadow(out);
     return 0;
 }
@@ -52,7 +59,9 @@ void firmware_free(struct firmware_image *fw)
         munmap(fw->rom, fw->size);
     if (fw->shadow)
         munmap(fw->shadow, FIRMWARE_SHADOW_SIZE);
-    fw->rom = fw->shadow = NULL;
+    if (fw->vga_window)
+        munmap(fw->vga_window, FIRMWARE_VGA_WINDOW_SIZE);
+    fw->rom = fw->shadow = fw->vga_window = NULL;
     fw->size = 0;
 }
 
@@ -60,6 +69,7 @@ void firmware_reset_shadow(const struct firmware_image *fw)
 {
     uint64_t alias = fw->size < FIRMWARE_ALIAS_MAX ? fw->size : FIRMWARE_ALIAS_MAX;
     memset(fw->shadow, 0, FIRMWARE_SHADOW_SIZE);
+    memset(fw->vga_window, 0, FIRMWARE_VGA_WINDOW_SIZE);
     memcpy(fw->shadow + FIRMWARE_SHADOW_SIZE - alias, fw->rom + fw->size - alias, alias);
 }
 
@@ -68,6 +78,8 @@ int firmware_map(struct guest_memory *mem, const struct firmware_image *fw)
     int rc = mem_add_region(mem, MEM_4G - fw->size, fw->size, fw->rom, true);
     if (rc == 0)
         rc = mem_add_region(mem, FIRMWARE_SHADOW_BASE, FIRMWARE_SHADOW_SIZE, fw->shadow, false);
+    if (rc == 0)
+        rc = mem_add_region(mem, FIRMWARE_VGA_WINDOW_BASE, FIRMWARE_VGA_WINDOW_SIZE, fw->vga_window, false);
     if (rc)
         log_error("cannot map the firmware image: %s", strerror(-rc));
     return rc;

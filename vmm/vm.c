@@ -19,6 +19,7 @@
 #include "arch/x86/boot_state.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/smbios.h"
 #include "firmware/linux.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -135,6 +136,21 @@ static int add_bootorder(struct vm *vm)
     return n ? fw_cfg_add_bootorder(&vm->fw_cfg, list, n) : 0;
 }
 
+/* SMBIOS through fw_cfg, as SeaBIOS's smbios_romfile_setup reads it. */
+static int add_smbios(struct vm *vm)
+{
+    struct smbios_config sc = { .cpus = vm->cfg->cpus, .ram_below_4g = mem_low_ram_size(&vm->mem),
+                                .ram_above_4g = mem_high_ram_size(&vm->mem) };
+    struct smbios_blob blob;
+    int rc = smbios_build(&sc, &blob);
+    if (rc >= 0)
+        rc = fw_cfg_add_file(&vm->fw_cfg, "etc/smbios/smbios-tables", blob.tables, blob.tables_len);
+    if (rc >= 0)
+        rc = fw_cfg_add_file(&vm->fw_cfg, "etc/smbios/smbios-anchor", blob.anchor, sizeof(blob.anchor));
+    smbios_free(&blob);
+    return rc < 0 ? rc : 0;
+}
+
 /* fw_cfg (QEMU docs/specs/fw_cfg.rst): the items and files SeaBIOS reads to set up the machine. */
 static int build_fw_cfg(struct vm *vm)
 {
@@ -151,6 +167,7 @@ static int build_fw_cfg(struct vm *vm)
     if (rc == 0) rc = fw_cfg_add_e820(&vm->fw_cfg, &e820);
     if (rc == 0) rc = acpi_loader_add_to_fw_cfg(&vm->fw_cfg, &ac);
     if (rc >= 0) rc = add_bootorder(vm);
+    if (rc >= 0) rc = add_smbios(vm);
     if (rc >= 0 && !vm->cfg->vnc.enabled) {
         /* No display: SeaBIOS and option ROMs (iPXE) put their console on COM1, as QEMU's -nographic. */
         static const uint16_t com1 = COM1_PORT;

@@ -1,7 +1,9 @@
 /* virtio-scsi host adapter (virtio 1.2 §5.6): control, event and one request queue in front of a
- * single CD-ROM LUN (target 0, LUN 0). Media reads go to the block backend straight into the
- * guest's data-in buffers; other replies are copied out of the drive's reply buffer. Requests of one
- * kick are submitted as one batch and completions end in one interrupt per batch. */
+ * single CD-ROM LUN (target 0, LUN 0). Kicks are handled inside the vCPU's notify exit: everything
+ * but media reads is answered there from memory, so firmware polling the used ring (SeaBIOS probes
+ * 256 targets one command at a time) sees each answer at once. Media reads go to the block backend
+ * on the event-loop thread, straight into the guest's data-in buffers; the reads of one kick are
+ * submitted as one batch and completions end in one interrupt per batch. */
 #include "scsi.h"
 
 #include <errno.h>
@@ -268,11 +270,35 @@ static struct blk_io *run_command(struct virtio_scsi *s, const struct vscsi_pars
     return &r->io;
 }
 
+/* Hands the prepared reads to the block backend (event-loop thread only: the backend is not
+ * shared between threads). */
+static void submit_deferred(struct virtio_scsi *s)
+{
+    int n = s->ndeferred;
+    if (!n)
+        return;
+    s->ndeferred = 0;
+    s->submitting = true;
+    block_submit(s->backend, s->deferred, n);
+    s->submitting = false;
+}
+
+/* Reads prepared but never submitted (device reset): their slots go back to the free list. */
+static void drop_deferred(struct virtio_scsi *s)
+{
+    for (int i = 0; i < s->ndeferred; i++) {
+        struct vscsi_req *r = s->deferred[i]->ctx;
+        r->next_free = s->free_list;
+        s->free_list = r;
+        s->inflight--;
+    }
+    s->ndeferred = 0;
+}
+
+/* Answers what it can at once; reads (a free slot each) wait in s->deferred for the loop. */
 static void process_requests(struct virtio_scsi *s, struct virtqueue *vq)
 {
-    struct blk_io *batch[VIRTIO_SCSI_QUEUE_SIZE];
-    int n = 0;
-    while (s->free_list && n < VIRTIO_SCSI_QUEUE_SIZE) {
+    while (s->free_list) {
         int got = vq_pop(vq, &s->chain);
         if (got == 0) {
             if (vq_set_kick_enabled(vq, true))
@@ -285,12 +311,7 @@ static void process_requests(struct virtio_scsi *s, struct virtqueue *vq)
         }
         struct blk_io *io = run_command(s, &s->parsed);
         if (io)
-            batch[n++] = io;
-    }
-    if (n) {
-        s->submitting = true;
-        block_submit(s->backend, batch, n);
-        s->submitting = false;
+            s->deferred[s->ndeferred++] = io;
     }
 }
 
@@ -367,15 +388,32 @@ static void process_control(struct virtio_scsi *s, struct virtqueue *vq)
     }
 }
 
-static void scsi_queue_notify(void *dev, int q)
+static void process_queue(struct virtio_scsi *s, int q)
 {
-    struct virtio_scsi *s = dev;
     struct virtqueue *vq = &s->vp.vqs[q];
     if (q == VIRTIO_SCSI_Q_REQUEST)
         process_requests(s, vq);
     else if (q == VIRTIO_SCSI_Q_CONTROL)
         process_control(s, vq);
     /* Event queue: buffers stay with the device; no events are ever reported. */
+}
+
+/* vCPU thread, inside the notify write. */
+static void scsi_queue_notify_exit(void *dev, int q)
+{
+    struct virtio_scsi *s = dev;
+    process_queue(s, q);
+    flush_notify(s);
+    if (s->ndeferred)
+        virtio_pci_defer(&s->vp, VIRTIO_SCSI_Q_REQUEST);
+}
+
+/* Event-loop thread: reads deferred by a notify exit, and kicks that came through the eventfd. */
+static void scsi_queue_notify(void *dev, int q)
+{
+    struct virtio_scsi *s = dev;
+    process_queue(s, q);
+    submit_deferred(s);
     flush_notify(s);
 }
 
@@ -383,6 +421,7 @@ static void scsi_reset(void *dev)
 {
     struct virtio_scsi *s = dev;
     s->generation++;      /* in-flight reads finish without touching the reset rings */
+    drop_deferred(s);
     s->notify_req = s->notify_ctrl = false;
     s->ntmfs = 0;
     s->cdb_size = VIRTIO_SCSI_CDB_DEFAULT;
@@ -402,6 +441,7 @@ static const struct virtio_device_ops scsi_ops = {
     .config_write = scsi_config_write,
     .reset = scsi_reset,
     .queue_notify = scsi_queue_notify,
+    .queue_notify_exit = scsi_queue_notify_exit,
 };
 
 int virtio_scsi_init(struct virtio_scsi *s, struct block_backend *backend, const char *serial,

@@ -101,6 +101,8 @@ struct virtio_scsi {
     struct vq_chain chain;            /* scratch for vq_pop */
     struct vscsi_parsed parsed;       /* scratch for the parser */
     struct scsi_cd_result result;     /* scratch for the drive */
+    struct blk_io *deferred[VIRTIO_SCSI_QUEUE_SIZE];   /* reads prepared in a vCPU exit, for the loop */
+    int ndeferred;
     bool notify_req, notify_ctrl;
     bool submitting;                  /* inside block_submit (event-loop thread) */
     uint64_t requests, errors;

@@ -1,6 +1,6 @@
 /* Virtio 1.x over PCI, modern only (virtio 1.2 §4.1): capabilities, common configuration, feature
- * negotiation, status and reset, ISR, notifications through ioeventfd, interrupts through MSI-X
- * (irqfd) or INTx. */
+ * negotiation, status and reset, ISR, notifications through ioeventfd (or inside the vCPU exit for
+ * devices that ask), interrupts through MSI-X (irqfd) or INTx. */
 #include "virtio_pci.h"
 
 #include <errno.h>
@@ -261,13 +261,39 @@ static void kick(struct virtio_pci *vp, unsigned q)
     }
 }
 
+void virtio_pci_defer(struct virtio_pci *vp, int q)
+{
+    if (q >= 0)
+        kick(vp, (unsigned)q);
+}
+
+static bool queue_live(const struct virtio_pci *vp, int q)
+{
+    return (vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET) &&
+           vp->vqs[q].enabled;
+}
+
+static void notify_write(struct virtio_pci *vp, unsigned q)
+{
+    if (!vp->ops->queue_notify_exit) {
+        /* A notify write that missed the ioeventfd (other width): same effect. */
+        kick(vp, q);
+        return;
+    }
+    if (q >= (unsigned)vp->ops->nqueues)
+        return;
+    pthread_mutex_lock(&vp->lock);
+    if (queue_live(vp, (int)q))
+        vp->ops->queue_notify_exit(vp->dev, (int)q);
+    pthread_mutex_unlock(&vp->lock);
+}
+
 static void virtio_bar_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
     struct virtio_pci *vp = opaque;
     if (offset >= OFF_NOTIFY) {
-        /* A notify write that missed the ioeventfd (other width): same effect. */
         if (is_write)
-            kick(vp, (unsigned)((offset - OFF_NOTIFY) / NOTIFY_MULTIPLIER));
+            notify_write(vp, (unsigned)((offset - OFF_NOTIFY) / NOTIFY_MULTIPLIER));
         else
             memset(data, 0, len);
         return;
@@ -311,7 +337,7 @@ static void msix_bar_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 
 static void ioeventfds_set(struct virtio_pci *vp, bool assign)
 {
-    if (!vp->host.ioeventfd || assign == vp->ioeventfd_on)
+    if (!vp->host.ioeventfd || vp->ops->queue_notify_exit || assign == vp->ioeventfd_on)
         return;
     for (int q = 0; q < vp->ops->nqueues; q++)
         vp->host.ioeventfd(vp->host.ctx, vp->notify_base + OFF_NOTIFY + (uint64_t)q * NOTIFY_MULTIPLIER, 2,
@@ -345,7 +371,7 @@ static void on_kick(void *ctx, uint32_t events)
     if (read(vp->kick_efd[ks->q], &v, sizeof(v)) < 0)
         return;
     pthread_mutex_lock(&vp->lock);
-    if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET) && vp->vqs[ks->q].enabled)
+    if (queue_live(vp, ks->q))
         vp->ops->queue_notify(vp->dev, ks->q);
     pthread_mutex_unlock(&vp->lock);
 }

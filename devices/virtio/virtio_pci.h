@@ -50,6 +50,11 @@ struct virtio_device_ops {
     void (*reset)(void *dev);
     /* Queue `q` was kicked (event-loop thread). */
     void (*queue_notify)(void *dev, int q);
+    /* Optional: queue `q` was kicked, handled on the vCPU thread inside the notify write's exit
+     * (the device then gets no ioeventfds). For devices that answer most requests from memory: a
+     * driver polling the used ring (firmware) finds the answer as soon as its write returns. Work
+     * that needs the event loop is handed over with virtio_pci_defer(). */
+    void (*queue_notify_exit)(void *dev, int q);
 };
 
 /* What the host (vmm) provides: KVM ioeventfds, MSI routing, the loop, guest memory. */
@@ -94,6 +99,8 @@ void virtio_pci_destroy(struct virtio_pci *vp);
 /* Device model -> driver: used buffers in queue `q` (interrupt if the ring asks for one). */
 void virtio_pci_notify_queue(struct virtio_pci *vp, int q);
 void virtio_pci_notify_config(struct virtio_pci *vp);
+/* From queue_notify_exit: run queue_notify(q) on the event-loop thread soon. */
+void virtio_pci_defer(struct virtio_pci *vp, int q);
 /* The driver broke the rules (malformed ring, bad request framing): NEEDS_RESET + config irq. */
 void virtio_pci_set_needs_reset(struct virtio_pci *vp);
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
