@@ -338,6 +338,31 @@ int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen)
     return 0;
 }
 
+int config_parse_uuid(struct vm_config *c, const char *s, char *err, size_t errlen)
+{
+    static const int dashes[] = { 8, 13, 18, 23 };
+    bool ok = strlen(s) == 36;
+    for (int i = 0, d = 0, n = 0; ok && i < 36; i++) {
+        if (d < 4 && i == dashes[d]) {
+            ok = s[i] == '-';
+            d++;
+            continue;
+        }
+        int v = isdigit((unsigned char)s[i]) ? s[i] - '0' : isxdigit((unsigned char)s[i]) ? (tolower((unsigned char)s[i]) - 'a' + 10) : -1;
+        ok = v >= 0;
+        if (ok) {
+            c->uuid_bytes[n / 2] = (uint8_t)(n % 2 ? (c->uuid_bytes[n / 2] | v) : (v << 4));
+            n++;
+        }
+    }
+    if (!ok) {
+        snprintf(err, errlen, "--uuid '%s' is not a UUID (8-4-4-4-12 hex digits, e.g. from uuidgen)", s);
+        return -EINVAL;
+    }
+    c->uuid = s;
+    return 0;
+}
+
 int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen)
 {
     if (!strcmp(s, "cdrom") || !strcmp(s, "d"))

@@ -54,6 +54,8 @@ struct vnc_config {
 
 struct vm_config {
     const char *name;
+    const char *uuid;              /* --uuid, as given (validated), or NULL */
+    uint8_t uuid_bytes[16];        /* SMBIOS type 1 UUID */
     uint64_t memory;               /* bytes */
     int cpus;
     struct cpu_model cpu;
@@ -93,6 +95,8 @@ int config_parse_network(struct vm_config *c, char *s, char *err, size_t errlen)
 void config_default_mac(const char *name, int index, uint8_t mac[6]);
 /* --vnc [ADDR]:DISPLAY[,password=P|password-file=FILE] (ADDR:auto: the first free display) */
 int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen);
+/* --uuid 8-4-4-4-12 hex digits */
+int config_parse_uuid(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* --boot cdrom|disk (also QEMU's d|c and virt-install's hd) */
 int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* Cross-option checks (e.g. --initrd needs --kernel); picks SeaBIOS when nothing is to boot. */

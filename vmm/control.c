@@ -338,6 +338,14 @@ static void cmd_query_version(struct control *c, const struct request *r)
     send_return(r->cl, r->id, version_object());
 }
 
+/* qapi/machine.json UuidInfo. */
+static void cmd_query_uuid(struct control *c, const struct request *r)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "UUID", json_object_new_string(c->ops.uuid ? c->ops.uuid : "00000000-0000-0000-0000-000000000000"));
+    send_return(r->cl, r->id, o);
+}
+
 static void cmd_query_commands(struct control *c, const struct request *r);
 
 static const char *const no_params[] = { NULL };
@@ -358,6 +366,7 @@ static const struct command commands[] = {
     { "screendump", cmd_screendump, screendump_params, screendump_required },
     { "query-commands", cmd_query_commands, no_params, no_params },
     { "query-version", cmd_query_version, no_params, no_params },
+    { "query-uuid", cmd_query_uuid, no_params, no_params },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -29,6 +29,7 @@ struct control_ops {
     void (*query_block)(void *ctx, struct json_object *array);
     /* "query-vnc": fill `obj` (see control_set_vnc); without the hook: {"enabled": false}. */
     void (*query_vnc)(void *ctx, struct json_object *obj);
+    const char *uuid;                        /* "query-uuid" (NULL: all zeros, as QEMU without -uuid) */
     void *ctx;
 };
 

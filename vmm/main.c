@@ -35,7 +35,8 @@ static void usage(FILE *out)
         "  --cpus N, --smp N    number of vCPUs, 1-%d (default 1)\n"
         "  --cpu MODEL          host|baseline[,+feat][,-feat] (default host); features:\n"
         "                       %s\n"
-        "  --name NAME          name of the VM, shown in messages\n"
+        "  --name NAME          name of the VM, shown in messages (and SMBIOS's product name)\n"
+        "  --uuid UUID          the machine's UUID (SMBIOS system UUID, QMP query-uuid)\n"
         "\n"
         "Devices:\n"
         "  --disk FILE[,readonly=on][,format=raw|qcow2][,cache=none|writeback][,serial=ID][,queues=N]\n"
@@ -76,7 +77,7 @@ static void usage(FILE *out)
     manage_usage(out);
 }
 
-enum { OPT_PIDFILE = 246, OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
+enum { OPT_UUID = 245, OPT_PIDFILE = 246, OPT_QMP = 247, OPT_CONTROL = 248, OPT_CDROM = 249, OPT_BOOT = 250, OPT_VNC = 251, OPT_SHUTDOWN_TIMEOUT = 252, OPT_DEBUGCON = 253, OPT_NETWORK = 254, OPT_DISK = 255, OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_FIRMWARE, OPT_CPUS, OPT_CPU, OPT_NAME, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_STATS, OPT_TRACE, OPT_HELP, OPT_VERSION };
 
 static const struct option run_options[] = {
@@ -96,6 +97,7 @@ static const struct option run_options[] = {
     { "control", required_argument, NULL, OPT_CONTROL },
     { "qmp", required_argument, NULL, OPT_QMP },
     { "pidfile", required_argument, NULL, OPT_PIDFILE },
+    { "uuid", required_argument, NULL, OPT_UUID },
     { "boot", required_argument, NULL, OPT_BOOT },
     { "vnc", required_argument, NULL, OPT_VNC },
     { "serial", required_argument, NULL, OPT_SERIAL },
@@ -130,6 +132,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_CDROM: c->cdrom = optarg; break;
         case OPT_CONTROL: c->control = optarg; break;
         case OPT_PIDFILE: c->pidfile = optarg; break;
+        case OPT_UUID: rc = config_parse_uuid(c, optarg, err, sizeof(err)); break;
         case OPT_QMP:
             /* QEMU's spelling: unix:PATH[,server[=on]][,nowait|wait=off] (vmm always serves, never waits). */
             if (strncmp(optarg, "unix:", 5) || !optarg[5]) {

@@ -141,6 +141,7 @@ static int add_smbios(struct vm *vm)
 {
     struct smbios_config sc = { .cpus = vm->cfg->cpus, .ram_below_4g = mem_low_ram_size(&vm->mem),
                                 .ram_above_4g = mem_high_ram_size(&vm->mem) };
+    memcpy(sc.uuid, vm->cfg->uuid_bytes, sizeof(sc.uuid));
     struct smbios_blob blob;
     int rc = smbios_build(&sc, &blob);
     if (rc >= 0)
@@ -836,7 +837,7 @@ static int start_control(struct vm *vm)
         return 0;
     struct control_ops ops = {
         ctl_pause, ctl_resume, ctl_running, ctl_powerdown, ctl_reset, ctl_quit,
-        ctl_screendump, ctl_query_block, ctl_query_vnc, vm,
+        ctl_screendump, ctl_query_block, ctl_query_vnc, vm->cfg->uuid, vm,
     };
     char err[512] = "";
     if (control_start(&vm->control, vm->cfg->control, &ops, &vm->loop, err, sizeof(err))) {

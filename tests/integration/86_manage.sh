@@ -43,6 +43,14 @@ else
     fail manage.create-kernel "rc $rc: $(tr '\n' '|' <"$out") $(console_log cyc | tail -n 2 | tr '\n' '|')"
 fi
 
+uuid=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-uuid"}' |
+    socat -t 3 - "UNIX-CONNECT:$VMM_HOME/run/cyc/qmp.sock" 2>/dev/null | jq -r 'select(.return.UUID) | .return.UUID')
+if [ -n "$uuid" ] && [ "$uuid" = "$(jq -r .uuid "$def")" ]; then
+    pass manage.uuid
+else
+    fail manage.uuid "query-uuid gave '$uuid', definition has '$(jq -r .uuid "$def")'"
+fi
+
 line=$("$VMM" list | awk '$1 == "cyc"')
 if echo "$line" | grep -q "cyc *running *2 *64 MiB"; then
     pass manage.list-running

@@ -290,3 +290,19 @@ TEST(disk_queues_option)
     }
     CHECK_EQ(c.ndisks, 2);
 }
+
+TEST(uuid_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    CHECK_EQ(config_parse_uuid(&c, "0123abcd-4567-89AB-cdef-0123456789ab", err, sizeof(err)), 0);
+    CHECK_EQ(c.uuid_bytes[0], 0x01);
+    CHECK_EQ(c.uuid_bytes[3], 0xcd);
+    CHECK_EQ(c.uuid_bytes[6], 0x89);
+    CHECK_EQ(c.uuid_bytes[15], 0xab);
+    const char *bad[] = { "", "0123abcd-4567-89ab-cdef-0123456789a", "0123abcd-4567-89ab-cdef-0123456789abc",
+                          "0123abcd04567-89ab-cdef-0123456789ab", "0123abcd-4567-89ab-cdef-0123456789ag" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ(config_parse_uuid(&c, bad[i], err, sizeof(err)), -EINVAL);
+}

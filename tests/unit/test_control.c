@@ -390,11 +390,16 @@ TEST(queries)
     CHECK(member(m, "return.qemu.major") && strncmp(str_at(m, "return.package"), "vmm ", 4) == 0);
     json_object_put(m);
 
+    m = command(&e, c, "{\"execute\": \"query-uuid\"}");
+    CHECK(strcmp(str_at(m, "return.UUID"), "00000000-0000-0000-0000-000000000000") == 0);
+    json_object_put(m);
+
     m = command(&e, c, "{\"execute\": \"query-commands\"}");
     list = member(m, "return");
     CHECK(list && json_object_is_type(list, json_type_array));
     const char *want[] = { "qmp_capabilities", "query-status", "stop", "cont", "system_powerdown", "system_reset",
-                           "quit", "query-block", "query-vnc", "screendump", "query-commands", "query-version" };
+                           "quit", "query-block", "query-vnc", "screendump", "query-commands", "query-version",
+                           "query-uuid" };
     for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
         bool found = false;
         for (size_t i = 0; i < json_object_array_length(list); i++)

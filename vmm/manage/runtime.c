@@ -178,6 +178,8 @@ static int build_run_argv(struct argv_builder *b, const struct vmdef *d, const s
     add(b, "vmm");
     add(b, "run");
     add(b, "--name=%s", d->name);
+    if (d->uuid[0])
+        add(b, "--uuid=%s", d->uuid);
     add(b, "--memory=%lluM", (unsigned long long)d->memory_mib);
     add(b, "--cpus=%d", d->vcpus);
     if (d->kernel[0]) {
