@@ -8,7 +8,7 @@
 # give one clear error and leave nothing half-created. No traffic leaves the namespace.
 set -u
 . tests/lib.sh
-TESTS="create list definition dnsmasq dhcp-lease nat frames-same-network isolated taps-gone managed-vms duplicate-name bad-subnet
+TESTS="create list definition dnsmasq dhcp-lease nat frames-same-network isolated taps-gone managed-vms destroy-in-use duplicate-name bad-subnet
        not-root rollback bridge-missing start-again destroy"
 
 skip_all() {
@@ -168,6 +168,20 @@ else
     fail networks.managed-vms "m1: $(log_of m1 | tr '\n' '|' | tail -c 200) m3: $(log_of m3 | tr '\n' '|' | tail -c 200) $(cat "$WORK/m1.create")"
 fi
 for vm in m1 m2 m3; do nvmm "$WORK/undef.out" undefine $vm; done
+
+# A network a running VM uses is not destroyed under it.
+nvmm "$WORK/m4.create" create m4 --boot kernel="$GUESTS/prompt.elf" --memory 64 --network network=lab --graphics none --noautoconsole
+nvmm "$WORK/busy.out" net-destroy lab
+busy_status=$status
+nvmm "$WORK/m4.destroy" destroy m4
+nvmm "$WORK/undef.out" undefine m4
+status=$busy_status
+if one_error "$WORK/busy.out" "network lab is in use by running VM m4" && in_ns ip link show vmmbr-lab >/dev/null 2>&1 &&
+    [ -e "$VMM_HOME/networks/lab.json" ]; then
+    pass networks.destroy-in-use
+else
+    fail networks.destroy-in-use "exit $status: $(cat "$WORK/busy.out" "$WORK/m4.create")"
+fi
 
 # ---- bad input: one clear error, nothing created ----
 before=$(ls "$VMM_HOME/networks")

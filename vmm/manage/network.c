@@ -14,6 +14,8 @@
 
 #include "vmm/manage/home.h"
 #include "vmm/manage/nethost.h"
+#include "vmm/manage/runtime.h"
+#include "vmm/manage/vmdef.h"
 
 #define ERRLEN 2048
 #define PATHLEN 1024
@@ -438,13 +440,36 @@ static bool others_forward(const struct net_def *d)
     return need;
 }
 
+/* The first running managed VM with a NIC on network `name` ("" when none), so that destroying the
+ * bridge does not cut a live VM off. */
+static void running_user(const char *name, char *vm, size_t len)
+{
+    static char names[1024][64];
+    static struct vmdef def;
+    char err[ERRLEN];
+    vm[0] = 0;
+    if (len < 64)
+        return;
+    int n = vmdef_list(names, 1024, err, sizeof(err));
+    for (int i = 0; i < n && !vm[0]; i++) {
+        if (!runtime_pid(names[i]) || vmdef_load(names[i], &def, err, sizeof(err)))
+            continue;
+        for (int k = 0; k < def.nnics; k++)
+            if (!strcmp(def.nics[k].type, "network") && !strcmp(def.nics[k].source, name))
+                memcpy(vm, names[i], strnlen(names[i], len - 1) + 1);
+    }
+}
+
 static int cmd_destroy(int argc, char **argv)
 {
     struct net_def d;
-    char rundir[PATHLEN], path[PATHLEN], err[ERRLEN];
+    char rundir[PATHLEN], path[PATHLEN], err[ERRLEN], user[64];
     int rc = load_arg(argc, argv, &d, rundir);
     if (rc)
         return rc;
+    running_user(d.name, user, sizeof(user));
+    if (user[0])
+        return net_error("network %s is in use by running VM %s: stop it first (vmm shutdown %s)", d.name, user, user);
     if (nethost_stop(&d, rundir, others_forward(&d), err, sizeof(err)))
         return net_error("%s", err);
     if (def_path(d.name, path, err))
