@@ -236,6 +236,20 @@ else
 fi
 "$VMM" destroy auto >/dev/null 2>&1
 
+# ---- the base of a linked clone is not started (its writes would corrupt the clone) ----
+"$VMM" start base >"$WORK/manage-base-start.out" 2>&1
+rc1=$?
+"$VMM" undefine linked --remove-all-storage >/dev/null 2>&1
+"$VMM" start base >"$WORK/manage-base-start2.out" 2>&1
+rc2=$?
+wait_state base "shut off" 60
+if [ $rc1 = 1 ] && grep -q "is the base of linked clone 'linked'" "$WORK/manage-base-start.out" && [ $rc2 = 0 ] &&
+    [ ! -e "$VMM_HOME/images/linked-vda.qcow2" ] && [ -e "$base" ]; then
+    pass manage.linked-base-protected
+else
+    fail manage.linked-base-protected "first start rc $rc1 ($(cat "$WORK/manage-base-start.out")), after undefine rc $rc2 ($(cat "$WORK/manage-base-start2.out"))"
+fi
+
 # ---- cloning a running VM is refused ----
 "$VMM" create runner --boot kernel="$GUESTS/prompt.elf" --memory 64 --graphics none --noautoconsole >/dev/null 2>&1
 "$VMM" clone runner runner2 >"$WORK/manage-clone-running.out" 2>&1

@@ -91,6 +91,10 @@ static int clone_disk(const char *new_name, struct vmdef_disk *k, bool linked, s
     }
     if (rc)
         return rc;
+    if (linked)
+        memcpy(k->backing, k->path, sizeof(k->backing));
+    else
+        k->backing[0] = 0;
     snprintf(made->paths[made->n++], VMDEF_PATH, "%s", dst);
     snprintf(k->path, sizeof(k->path), "%s", dst);
     snprintf(k->format, sizeof(k->format), "%s", linked ? "qcow2" : fmt);

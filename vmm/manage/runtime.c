@@ -267,6 +267,30 @@ static void log_start_line(const char *log_path, char **argv, off_t *offset)
     close(fd);
 }
 
+/* A writable disk of d that another VM's linked clone uses as its backing file: writing it would
+ * silently change (corrupt) that clone. Returns true with the message in err. */
+static bool backs_a_linked_clone(const struct vmdef *d, char *err, size_t errlen)
+{
+    static char names[1024][64];
+    static struct vmdef other;
+    char e[512];
+    int n = vmdef_list(names, 1024, e, sizeof(e));
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(names[i], d->name) || vmdef_load(names[i], &other, e, sizeof(e)))
+            continue;
+        for (int k = 0; k < other.ndisks; k++)
+            for (int j = 0; j < d->ndisks; j++)
+                if (other.disks[k].backing[0] && !d->disks[j].readonly &&
+                    !strcmp(other.disks[k].backing, d->disks[j].path)) {
+                    errorf(err, errlen, "disk %s of '%s' is the base of linked clone '%s': writing it would corrupt "
+                           "the clone (make a full clone with vmm clone, or undefine '%s' first)",
+                           d->disks[j].path, d->name, other.name, other.name);
+                    return true;
+                }
+    }
+    return false;
+}
+
 int runtime_start(const struct vmdef *d, char *err, size_t errlen)
 {
     struct run_paths p;
@@ -280,6 +304,8 @@ int runtime_start(const struct vmdef *d, char *err, size_t errlen)
         errorf(err, errlen, "VM '%s' is already running (pid %d)", d->name, (int)pidfile_owner(p.pidfile));
         return -EBUSY;
     }
+    if (backs_a_linked_clone(d, err, errlen))
+        return -EBUSY;
     if (d->vnc && d->vnc_password[0] &&
         (rc = write_file_atomic(p.vnc_pass, d->vnc_password, strlen(d->vnc_password), 0600, err, errlen)))
         return rc;

@@ -110,6 +110,7 @@ static struct json_object *disks_to_json(const struct vmdef *d)
         put_str(o, "target", d->disks[i].target);
         put_str(o, "path", d->disks[i].path);
         put_str(o, "format", d->disks[i].format);
+        put_str(o, "backing", d->disks[i].backing);
         json_object_object_add(o, "readonly", json_object_new_boolean(d->disks[i].readonly));
         json_object_array_add(a, o);
     }
@@ -206,6 +207,7 @@ static bool disks_from_json(struct json_object *a, struct vmdef *d)
         struct vmdef_disk *k = &d->disks[d->ndisks++];
         if (!json_object_is_type(o, json_type_object) || !get_str(o, "path", k->path, sizeof(k->path)) ||
             !get_str(o, "format", k->format, sizeof(k->format)) || !get_str(o, "target", k->target, sizeof(k->target)) ||
+            !get_str(o, "backing", k->backing, sizeof(k->backing)) ||
             !get_bool(o, "readonly", &k->readonly) || !k->path[0])
             return false;
     }

@@ -15,6 +15,7 @@ struct vmdef_disk {
     char format[8];              /* "raw" or "qcow2" */
     char target[8];              /* vda, vdb, ... (the order the guest sees them in) */
     bool readonly;
+    char backing[VMDEF_PATH];    /* a linked clone's overlay: the original's image it is based on */
 };
 
 struct vmdef_nic {
