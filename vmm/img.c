@@ -10,22 +10,11 @@
 #include <sys/stat.h>
 
 #include "vmm/block/image.h"
+#include "vmm/log.h"
 
 int img_main(int argc, char **argv);
 
 #define ERRLEN 1024
-
-__attribute__((format(printf, 1, 2)))
-static int img_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("vmm: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 static void usage(FILE *f)
 {
@@ -74,8 +63,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_SHRINK: o->shrink = true; break;
         case OPT_CHAIN: o->chain = true; break;
         case 'h': usage(stdout); exit(0);
-        case ':': return img_error("option %s needs a value (see vmm img --help)", argv[optind - 1]);
-        default: return img_error("unknown option '%s' for vmm img %s (see vmm img --help)", argv[optind - 1], argv[0]);
+        case ':': return log_fail("option %s needs a value (see vmm img --help)", argv[optind - 1]);
+        default: return log_fail("unknown option '%s' for vmm img %s (see vmm img --help)", argv[optind - 1], argv[0]);
         }
     }
     return 0;
@@ -85,9 +74,9 @@ static int need_args(int argc, char **argv, int min, int max, const char *cmd)
 {
     int n = argc - optind;
     if (n < min)
-        return img_error("vmm img %s needs %s (see vmm img --help)", cmd, min == 1 ? "a file name" : "more arguments");
+        return log_fail("vmm img %s needs %s (see vmm img --help)", cmd, min == 1 ? "a file name" : "more arguments");
     if (n > max)
-        return img_error("vmm img %s: unexpected argument '%s'", cmd, argv[optind + max]);
+        return log_fail("vmm img %s: unexpected argument '%s'", cmd, argv[optind + max]);
     return 0;
 }
 
@@ -95,7 +84,7 @@ static int check_format(const char *name, const char *what)
 {
     enum image_format f;
     if (name && image_parse_format(name, &f))
-        return img_error("%s '%s' is not supported: use raw or qcow2", what, name);
+        return log_fail("%s '%s' is not supported: use raw or qcow2", what, name);
     return 0;
 }
 
@@ -122,7 +111,7 @@ static int parse_o_list(const char *list, struct image_create_opts *co)
         else if (eq && !strcmp(item, "backing_fmt"))
             co->backing_format = list + (eq - copy);
         else
-            rc = img_error("-o %s%s%s is not understood: use cluster_size=SIZE or compat=0.10|1.1", item,
+            rc = log_fail("-o %s%s%s is not understood: use cluster_size=SIZE or compat=0.10|1.1", item,
                            eq ? "=" : "", eq ? eq : "");
     }
     free(copy);
@@ -144,12 +133,12 @@ static int cmd_create(int argc, char **argv)
         co.backing = strndup(co.backing, strcspn(co.backing, ","));
     const char *file = argv[optind];
     if (argc - optind == 2 && image_parse_size(argv[optind + 1], &co.size))
-        return img_error("'%s' is not a size: write e.g. 10G or 512M", argv[optind + 1]);
+        return log_fail("'%s' is not a size: write e.g. 10G or 512M", argv[optind + 1]);
     if (argc - optind == 1 && !co.backing)
-        return img_error("vmm img create %s needs a size (e.g. 10G)", file);
+        return log_fail("vmm img create %s needs a size (e.g. 10G)", file);
     char err[ERRLEN] = "";
     if (image_create(file, &co, err, sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     printf("Formatting '%s', fmt=%s", file, image_format_name(co.format));
     if (co.size)
         printf(" size=%llu", (unsigned long long)co.size);
@@ -262,12 +251,12 @@ static int cmd_info(int argc, char **argv)
         return 1;
     bool json = o.output && !strcmp(o.output, "json");
     if (o.output && !json && strcmp(o.output, "human"))
-        return img_error("--output %s: use human or json", o.output);
+        return log_fail("--output %s: use human or json", o.output);
     char err[ERRLEN];
     struct image *img;
     unsigned flags = (o.force_share ? IMAGE_NO_LOCK : 0) | (o.chain ? 0 : IMAGE_NO_BACKING);
     if (image_open(&img, argv[optind], o.format, flags, err, sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     if (json && o.chain)
         printf("[\n");
     for (struct image *i = img; i; i = o.chain ? i->backing : NULL) {
@@ -293,7 +282,7 @@ static int cmd_check(int argc, char **argv)
     struct image *img;
     if (image_open(&img, argv[optind], o.format, IMAGE_NO_BACKING | (o.force_share ? IMAGE_NO_LOCK : 0), err,
                    sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     if (img->format != IMAGE_QCOW2) {
         image_close(img);
         fprintf(stderr, "vmm: error: %s: raw images have no metadata to check\n", argv[optind]);
@@ -302,7 +291,7 @@ static int cmd_check(int argc, char **argv)
     struct qcow2_check_result r;
     int rc = qcow2_check(img->qcow2, &r, stderr);
     if (rc) {
-        img_error("%s", img->qcow2->err);
+        log_fail("%s", img->qcow2->err);
         image_close(img);
         return 1;
     }
@@ -336,7 +325,7 @@ static int cmd_convert(int argc, char **argv)
     char err[ERRLEN];
     if (image_convert(argv[optind], o.format, argv[optind + 1], co.format, co.cluster_size, o.compress, err,
                       sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     return 0;
 }
 
@@ -352,7 +341,7 @@ static int cmd_resize(int argc, char **argv)
         return 1;
     char err[ERRLEN];
     if (image_resize(argv[optind], o.format, neg ? neg : argv[optind + 1], o.shrink, err, sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     printf("Image resized.\n");
     return 0;
 }
@@ -364,7 +353,7 @@ static int cmd_commit(int argc, char **argv)
         return 1;
     char err[ERRLEN];
     if (image_commit(argv[optind], o.keep, err, sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     printf("Image committed.\n");
     return 0;
 }
@@ -375,10 +364,10 @@ static int cmd_rebase(int argc, char **argv)
     if (parse_opts(argc, argv, &o) || need_args(argc, argv, 1, 1, "rebase") || check_format(o.backing_format, "backing format"))
         return 1;
     if (!o.backing)
-        return img_error("vmm img rebase needs -b NEW_BACKING (-b \"\" to remove it)");
+        return log_fail("vmm img rebase needs -b NEW_BACKING (-b \"\" to remove it)");
     char err[ERRLEN];
     if (image_rebase(argv[optind], o.backing, o.backing_format, o.unsafe, err, sizeof(err)))
-        return img_error("%s", err);
+        return log_fail("%s", err);
     return 0;
 }
 
@@ -399,6 +388,6 @@ int img_main(int argc, char **argv)
             fflush(stdout);
             return rc;
         }
-    return img_error("unknown vmm img command '%s': use create, info, check, convert, resize, commit or rebase",
+    return log_fail("unknown vmm img command '%s': use create, info, check, convert, resize, commit or rebase",
                      argv[1]);
 }

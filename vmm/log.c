@@ -44,3 +44,12 @@ void log_trace(const char *fmt, ...)
     emit("trace: ", fmt, ap);
     va_end(ap);
 }
+
+int log_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit("error: ", fmt, ap);
+    va_end(ap);
+    return 1;
+}

@@ -363,11 +363,11 @@ void image_close(struct image *img)
 
 /* ---- data ---- */
 
-static int raw_io(struct image *img, void *buf, uint64_t len, uint64_t offset, bool write)
+int image_rw_full(int fd, void *buf, uint64_t len, uint64_t offset, bool write)
 {
     uint8_t *p = buf;
     while (len) {
-        ssize_t n = write ? pwrite(img->fd, p, len, (off_t)offset) : pread(img->fd, p, len, (off_t)offset);
+        ssize_t n = write ? pwrite(fd, p, len, (off_t)offset) : pread(fd, p, len, (off_t)offset);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -391,7 +391,7 @@ int image_read(struct image *img, void *buf, uint64_t len, uint64_t offset)
         return 0;
     if (img->format == IMAGE_QCOW2)
         return qcow2_read(img->qcow2, buf, inside, offset);
-    return raw_io(img, buf, inside, offset, false);
+    return image_rw_full(img->fd, buf, inside, offset, false);
 }
 
 int image_write(struct image *img, const void *buf, uint64_t len, uint64_t offset)
@@ -402,7 +402,7 @@ int image_write(struct image *img, const void *buf, uint64_t len, uint64_t offse
         return -EINVAL;
     if (img->format == IMAGE_QCOW2)
         return qcow2_write(img->qcow2, buf, len, offset);
-    return raw_io(img, (void *)buf, len, offset, true);
+    return image_rw_full(img->fd, (void *)buf, len, offset, true);
 }
 
 int image_flush(struct image *img)

@@ -47,6 +47,9 @@ int image_allocated(struct image *img, uint64_t offset, uint64_t *len, bool *all
 /* Size in bytes of an image file or block device; a message naming `path` on failure. */
 int image_file_size(int fd, const char *path, uint64_t *size, char *err, size_t errlen);
 int image_lock(int fd, const char *path, bool write, char *err, size_t errlen);
+/* The whole buffer read or written at offset (EINTR and short transfers retried); a read past the
+ * end of the file gives zeroes. 0 or -errno. */
+int image_rw_full(int fd, void *buf, uint64_t len, uint64_t offset, bool write);
 /* "raw" / "qcow2" from the first bytes of fd. */
 int image_probe(int fd, enum image_format *format);
 const char *image_format_name(enum image_format f);

@@ -208,25 +208,6 @@ static struct cursor cursor_at(const struct blk_io *io, uint64_t off)
     return c;
 }
 
-/* Whole reads and writes of one buffer; reads past the end of the file give zeroes. */
-static int rw_full(int fd, uint8_t *p, size_t len, uint64_t off, bool write)
-{
-    while (len) {
-        ssize_t n = write ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0) {
-            if (write)
-                return -EIO;
-            memset(p, 0, len);
-            return 0;
-        }
-        p += n, off += (uint64_t)n, len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* A piece carried out at once on the buffered fd: zeroes, compressed clusters, a full pool. */
 static int piece_now(struct block_backend *b, struct blk_io *io, struct cursor *c, const struct piece *pc,
@@ -243,7 +224,7 @@ static int piece_now(struct block_backend *b, struct blk_io *io, struct cursor *
         else if (pc->kind == PIECE_SYNC)
             rc = image_read(lv->img, p, n, goff + pos);
         else
-            rc = rw_full(fd, p, n, pc->host + pos, io->op == BLK_WRITE);
+            rc = image_rw_full(fd, p, n, pc->host + pos, io->op == BLK_WRITE);
         pos += n;
     }
     if (pc->commit) {
@@ -372,13 +353,13 @@ static void cow_read_done(struct blk_io *read, int64_t res)
         struct blk_level *lv = &b->levels[0];
         int fd = cow->writer->direct && lv->direct ? lv->fd : lv->img->fd;
         if (!rc && cow->in_cluster)
-            rc = rw_full(fd, cow->buf, cow->in_cluster, cow->host, true);
+            rc = image_rw_full(fd, cow->buf, cow->in_cluster, cow->host, true);
         for (int i = 0, pos = 0; !rc && i < cow->ndata; pos += (int)cow->data[i].iov_len, i++)
-            rc = rw_full(fd, cow->data[i].iov_base, cow->data[i].iov_len, cow->host + cow->in_cluster + (uint64_t)pos,
+            rc = image_rw_full(fd, cow->data[i].iov_base, cow->data[i].iov_len, cow->host + cow->in_cluster + (uint64_t)pos,
                          true);
         uint64_t tail = cow->in_cluster + cow->len;
         if (!rc && tail < cs)
-            rc = rw_full(fd, cow->buf + tail, cs - tail, cow->host + tail, true);
+            rc = image_rw_full(fd, cow->buf + tail, cs - tail, cow->host + tail, true);
         struct qcow2_extent ext = { .commit = cow->commit };
         int done = qcow2_map_done(b->img->qcow2, &ext, rc == 0);
         if (rc || done)
@@ -489,7 +470,7 @@ int64_t image_io_piece_sync(struct block_backend *b, struct blk_sub *s, bool buf
     int fd = buffered ? b->levels[s->level].img->fd : s->fd;
     uint64_t pos = 0;
     for (int i = 0; i < s->iovcnt; i++) {
-        int rc = rw_full(fd, s->iov[i].iov_base, s->iov[i].iov_len, s->host + pos, s->parent->op == BLK_WRITE);
+        int rc = image_rw_full(fd, s->iov[i].iov_base, s->iov[i].iov_len, s->host + pos, s->parent->op == BLK_WRITE);
         if (rc)
             return rc;
         pos += s->iov[i].iov_len;

@@ -155,13 +155,8 @@ int cmd_clone(int argc, char **argv)
     for (int i = 0; rc == 0 && i < d.ndisks; i++)
         if (!d.disks[i].readonly)
             rc = clone_disk(dst, &d.disks[i], linked, &made, err, sizeof(err));
-    if (rc == 0)
-        rc = vmdef_save(&d, err, sizeof(err));
-    if (rc) {
-        undo_created(&made);
-        log_error("%s", err);
+    if (save_or_undo(&d, rc, &made, err, sizeof(err)))
         return 1;
-    }
     printf("VM '%s' cloned from '%s'%s (%s)\n", dst, src, linked ? " with linked qcow2 overlays" : "", d.uuid);
     return 0;
 }

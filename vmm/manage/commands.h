@@ -19,6 +19,9 @@ struct created {
     int n;
 };
 void undo_created(const struct created *c);
+/* Ends a command that changed d: when rc is 0 saves d, and on any failure removes the images the
+ * command created and prints err. Returns 0 when d was saved, else 1 (the exit status). */
+int save_or_undo(const struct vmdef *d, int rc, const struct created *made, char *err, size_t errlen);
 
 /* --disk path=FILE[,size=GB][,format=][,target=vdX][,readonly=on] into d (creating the image for size=). */
 int disk_add(struct vmdef *d, char *spec, struct created *made, char *err, size_t errlen);

@@ -24,6 +24,17 @@ void undo_created(const struct created *c)
         unlink(c->paths[i]);
 }
 
+int save_or_undo(const struct vmdef *d, int rc, const struct created *made, char *err, size_t errlen)
+{
+    if (rc == 0)
+        rc = vmdef_save(d, err, errlen);
+    if (rc == 0)
+        return 0;
+    undo_created(made);
+    log_error("%s", err);
+    return 1;
+}
+
 /* An existing file's absolute path into out; err names what it is for. */
 static int existing_file(const char *what, const char *path, char *out, size_t len, char *err, size_t errlen)
 {
@@ -438,13 +449,8 @@ int cmd_create(int argc, char **argv, bool start)
     int rc = parse_create(argc, argv, &r);
     if (rc > 0)
         return 0;
-    if (rc == 0)
-        rc = vmdef_save(&def, r.err, sizeof(r.err));
-    if (rc) {
-        undo_created(&r.made);
-        log_error("%s", r.err);
+    if (save_or_undo(&def, rc, &r.made, r.err, sizeof(r.err)))
         return 1;
-    }
     if (!start) {
         printf("VM '%s' defined (%s)\n", def.name, def.uuid);
         return 0;

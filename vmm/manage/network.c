@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/log.h"
 #include "vmm/manage/home.h"
 #include "vmm/manage/nethost.h"
 #include "vmm/manage/runtime.h"
@@ -20,18 +21,6 @@
 #define ERRLEN 2048
 #define PATHLEN 1024
 #define BRIDGE_PREFIX "vmmbr-"
-
-__attribute__((format(printf, 1, 2)))
-static int net_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("vmm: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 static void usage(FILE *f)
 {
@@ -282,18 +271,18 @@ static int parse_create(int argc, char **argv, struct net_def *d)
         else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return usage(stdout), -1;
         else if (a[0] == '-')
-            return net_error("net-create: unknown option '%s' (usage: vmm net-create NAME --subnet CIDR [--nat] [--dhcp])", a);
+            return log_fail("net-create: unknown option '%s' (usage: vmm net-create NAME --subnet CIDR [--nat] [--dhcp])", a);
         else if (d->name[0])
-            return net_error("net-create: unexpected argument '%s': give one network name", a);
+            return log_fail("net-create: unexpected argument '%s': give one network name", a);
         else if (!name_valid(a))
-            return net_error("'%s' is not a network name: 1-32 characters of A-Z a-z 0-9 _ . -, not starting with . or -", a);
+            return log_fail("'%s' is not a network name: 1-32 characters of A-Z a-z 0-9 _ . -, not starting with . or -", a);
         else
             snprintf(d->name, sizeof(d->name), "%s", a);
     }
     if (!d->name[0] || !subnet)
-        return net_error("net-create needs a name and a subnet: vmm net-create NAME --subnet CIDR [--nat] [--dhcp]");
+        return log_fail("net-create needs a name and a subnet: vmm net-create NAME --subnet CIDR [--nat] [--dhcp]");
     if (netdef_parse_subnet(subnet, &d->subnet, &d->prefix, err, sizeof(err)))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     return 0;
 }
 
@@ -328,12 +317,12 @@ static int cmd_create(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
     if (check_new(&d, err) || nethost_tools_check(&d, err, sizeof(err)) || run_dir(d.name, rundir, err))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     if (nethost_start(&d, rundir, err, sizeof(err)))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     if (def_save(&d, err)) {
         nethost_stop(&d, rundir, false, ignore, sizeof(ignore));
-        return net_error("%s", err);
+        return log_fail("%s", err);
     }
     char subnet[32];
     subnet_format(&d, subnet, sizeof(subnet));
@@ -350,9 +339,9 @@ static int cmd_list(int argc, char **argv)
     char err[ERRLEN];
     int n;
     if (argc > 1)
-        return net_error("net-list takes no arguments (got '%s')", argv[1]);
+        return log_fail("net-list takes no arguments (got '%s')", argv[1]);
     if (def_list(&defs, &n, err))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     printf("%-32s %-15s %-18s %-4s %-4s %s\n", "NAME", "BRIDGE", "SUBNET", "NAT", "DHCP", "ACTIVE");
     for (int i = 0; i < n; i++) {
         char subnet[32];
@@ -369,9 +358,9 @@ static int load_arg(int argc, char **argv, struct net_def *d, char *rundir)
 {
     char err[ERRLEN];
     if (argc != 2)
-        return net_error("%s needs exactly one network name: vmm %s NAME", argv[0], argv[0]);
+        return log_fail("%s needs exactly one network name: vmm %s NAME", argv[0], argv[0]);
     if (def_load(argv[1], d, err) || run_dir(d->name, rundir, err))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     return 0;
 }
 
@@ -414,12 +403,12 @@ static int cmd_start(int argc, char **argv)
     if (rc)
         return rc;
     if (nethost_active(&d))
-        return net_error("network %s is already active (bridge %s exists)", d.name, d.bridge);
+        return log_fail("network %s is already active (bridge %s exists)", d.name, d.bridge);
     if (if_nametoindex(d.bridge))
-        return net_error("network %s cannot start: interface %s exists and is not its bridge; remove it first",
+        return log_fail("network %s cannot start: interface %s exists and is not its bridge; remove it first",
                          d.name, d.bridge);
     if (nethost_start(&d, rundir, err, sizeof(err)))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     printf("network %s started: bridge %s\n", d.name, d.bridge);
     return 0;
 }
@@ -469,13 +458,13 @@ static int cmd_destroy(int argc, char **argv)
         return rc;
     running_user(d.name, user, sizeof(user));
     if (user[0])
-        return net_error("network %s is in use by running VM %s: stop it first (vmm shutdown %s)", d.name, user, user);
+        return log_fail("network %s is in use by running VM %s: stop it first (vmm shutdown %s)", d.name, user, user);
     if (nethost_stop(&d, rundir, others_forward(&d), err, sizeof(err)))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     if (def_path(d.name, path, err))
-        return net_error("%s", err);
+        return log_fail("%s", err);
     if (unlink(path) < 0 && errno != ENOENT)
-        return net_error("cannot remove %s: %s", path, strerror(errno));
+        return log_fail("cannot remove %s: %s", path, strerror(errno));
     printf("network %s destroyed\n", d.name);
     return 0;
 }
@@ -499,7 +488,7 @@ int network_main(int argc, char **argv)
         fflush(stdout);
         return rc;
     }
-    return net_error("unknown command '%s': use net-create, net-list, net-info, net-start or net-destroy", argv[0]);
+    return log_fail("unknown command '%s': use net-create, net-list, net-info, net-start or net-destroy", argv[0]);
 }
 
 int network_bridge(const char *name, char *bridge, size_t len, char *err, size_t errlen)

@@ -56,13 +56,8 @@ int cmd_attach_disk(int argc, char **argv)
                 errorf(err, sizeof(err), "%s is already attached to '%s' as %s", d.disks[i].path, d.name, d.disks[i].target);
                 rc = -EEXIST;
             }
-    if (rc == 0)
-        rc = vmdef_save(&d, err, sizeof(err));
-    if (rc) {
-        undo_created(&made);
-        log_error("%s", err);
+    if (save_or_undo(&d, rc, &made, err, sizeof(err)))
         return 1;
-    }
     const struct vmdef_disk *k = &d.disks[d.ndisks - 1];
     printf("Disk %s attached to '%s' as %s\n", k->path, d.name, k->target);
     note_running(d.name);
