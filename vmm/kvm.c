@@ -96,6 +96,11 @@ int kvm_check_extension(const struct kvm_sys *k, long cap)
     return r < 0 ? 0 : r;
 }
 
+bool kvm_host_is_pvm(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 /* api.rst §4.46 KVM_GET_SUPPORTED_CPUID: grow the buffer until E2BIG stops. */
 struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_sys *k)
 {

@@ -15,6 +15,9 @@ struct kvm_sys {
 int kvm_open(struct kvm_sys *k, const char *path);
 void kvm_close(struct kvm_sys *k);
 int kvm_check_extension(const struct kvm_sys *k, long cap);
+/* True when /dev/kvm comes from the kvm_pvm module (a nested, software-assisted KVM whose quirks the
+ * emulation assist works around; see arch/x86/emulate.h). */
+bool kvm_host_is_pvm(void);
 /* KVM_GET_SUPPORTED_CPUID; caller frees. */
 struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_sys *k);
 

@@ -141,7 +141,12 @@ static int handle_emulation_failure(struct vcpu *v)
         x86_emu_report(stderr, &cpu, bytes, n, &res);
         return -ENOTSUP;
     }
-    log_trace("vcpu%d assisted %s at 0x%llx", v->index, res.mnemonic, (unsigned long long)cpu.regs.rip);
+    if (res.status == X86_EMU_EXCEPTION)
+        log_trace("vcpu%d assisted %s at 0x%llx: exception %u (error code 0x%x)", v->index, res.mnemonic,
+                  (unsigned long long)cpu.regs.rip, res.vector, res.error_code);
+    else
+        log_trace("vcpu%d assisted %s, next cs:rip %04x:%llx", v->index, res.mnemonic, cpu.sregs.cs.selector,
+                  (unsigned long long)cpu.regs.rip);
     stats_assist(&v->stats, res.mnemonic);
     if (res.status == X86_EMU_EXCEPTION && res.vector == 14)
         cpu.sregs.cr2 = res.cr2;

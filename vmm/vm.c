@@ -18,6 +18,7 @@
 #include "arch/x86/acpi_loader.h"
 #include "arch/x86/boot_state.h"
 #include "arch/x86/e820.h"
+#include "arch/x86/emulate.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/smbios.h"
 #include "firmware/linux.h"
@@ -872,6 +873,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (kvm_open(&vm->kvm, cfg->kvm_device))
         return -1;
+    if (kvm_host_is_pvm())
+        x86_emu_set_quirks(X86_QUIRK_FLAT_EVENT_FRAMES);
     vm->supported_cpuid = kvm_supported_cpuid(&vm->kvm);
     if (!vm->supported_cpuid)
         return -1;

@@ -43,6 +43,10 @@
 /* Internal outcome of a step: EMU_OK to go on, EMU_STOP when res already holds the final status. */
 enum { EMU_OK = 0, EMU_STOP = -1 };
 
+static unsigned host_quirks;
+
+void x86_emu_set_quirks(unsigned quirks) { host_quirks = quirks; }
+
 /* Everything one emulation needs. */
 struct emu {
     struct x86_emu_cpu *cpu;
@@ -606,6 +610,39 @@ static int iret_pop_frame(struct emu *e, struct iret_frame *f)
     return EMU_OK;
 }
 
+/* X86_QUIRK_FLAT_EVENT_FRAMES: the frame the host wrote at linear ESP, without SS's base. */
+static bool flat_frame_possible(const struct emu *e)
+{
+    return (host_quirks & X86_QUIRK_FLAT_EVENT_FRAMES) && !long_mode_active(e) && e->cpu->sregs.ss.base != 0 &&
+           stack_size(e) == 4;
+}
+
+static int iret_pop_flat_frame(struct emu *e, struct iret_frame *f)
+{
+    uint32_t v[3];
+    f->size = e->in.opsize;
+    if (f->size != 4 || linear_rw(e, (uint32_t)e->cpu->regs.rsp, v, sizeof(v), data_access(e, false, false)))
+        return EMU_STOP;
+    f->ip = v[0];
+    f->cs = (uint16_t)v[1];
+    f->flags = v[2];
+    return EMU_OK;
+}
+
+/* The frame at SS:ESP failed the return checks: on a host with flat event frames, try the one at ESP;
+ * if that fails too, the first outcome stands. */
+static int iret_retry_flat(struct emu *e, const struct x86_emu_cpu *before)
+{
+    struct x86_emu_result first = *e->res;
+    struct iret_frame f;
+    *e->cpu = *before;
+    if (iret_pop_flat_frame(e, &f) == EMU_OK && iret_protected_return(e, &f) == EMU_OK)
+        return EMU_OK;
+    *e->cpu = *before;
+    *e->res = first;
+    return EMU_STOP;
+}
+
 static int exec_iret(struct emu *e)
 {
     struct iret_frame f;
@@ -619,9 +656,14 @@ static int exec_iret(struct emu *e)
         return long_mode_active(e) ? raise_gp(e, 0) : unhandled(e, "task return");
     if (iret_pop_frame(e, &f))
         return EMU_STOP;
-    if (!long_mode_active(e) && f.size == 4 && (f.flags & FL_VM) && e->cpl == 0)
+    if (!long_mode_active(e) && f.size == 4 && (f.flags & FL_VM) && e->cpl == 0 && !flat_frame_possible(e))
         return unhandled(e, "to vm86 mode");
-    return iret_protected_return(e, &f);
+    struct x86_emu_cpu before = *e->cpu;
+    if (iret_protected_return(e, &f) == EMU_OK)
+        return EMU_OK;
+    if (e->res->status == X86_EMU_EXCEPTION && flat_frame_possible(e))
+        return iret_retry_flat(e, &before);
+    return EMU_STOP;
 }
 
 /* ---- the other instructions ---- */

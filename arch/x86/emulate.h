@@ -43,6 +43,13 @@ struct x86_emu_result {
     bool sregs_changed;      /* the caller must KVM_SET_SREGS too (IRET loading segments) */
 };
 
+/* Host quirks the assist works around; x86_emu_set_quirks is called once, before any vCPU runs.
+ * X86_QUIRK_FLAT_EVENT_FRAMES: the host delivers interrupts and exceptions in 32-bit protected mode by
+ * writing the frame at linear address ESP, leaving out SS's base (seen on kvm_pvm, whose event delivery
+ * assumes flat segments); an IRET whose frame at SS:ESP is not valid then takes the one at ESP. */
+#define X86_QUIRK_FLAT_EVENT_FRAMES 0x1u
+void x86_emu_set_quirks(unsigned quirks);
+
 /* Carry out the instruction at CS:RIP. `bytes`/`nbytes` are the instruction bytes KVM gave in the exit
  * (may be NULL/0 or too short: then they are fetched from guest memory at CS.base+RIP through the page
  * tables, see x86_fetch_insn). Carried out: INT3, CLAC, STAC, POPCNT, IRET/IRETD/IRETQ, CMPXCHG8B,

@@ -219,7 +219,7 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
     }
 }
 
-/* Field widths of the common configuration, for accesses of the natural size only. */
+/* Field widths of the common configuration (fields are naturally aligned). */
 static unsigned common_field_size(unsigned off)
 {
     if (off < 0x10) return 4;
@@ -233,8 +233,14 @@ static unsigned common_field_size(unsigned off)
 static void common_io(struct virtio_pci *vp, unsigned off, uint8_t *data, uint32_t len, bool is_write)
 {
     uint32_t v = 0;
-    /* Accesses must match a field's width and alignment; others read 0 and write nothing. */
-    if (common_field_size(off) != len || (off & (len - 1))) {
+    unsigned size = common_field_size(off);
+    unsigned start = off & ~(size - 1);
+    /* Writes must match a field's width (§4.1.3.1: the natural access method); a narrower read inside
+     * one field returns those bytes of it, as drivers that read a 32-bit field with 16-bit accesses
+     * (iPXE 1.0.0's vpm_ioread32) expect. Anything else reads 0 and writes nothing. */
+    bool natural = size == len && start == off;
+    bool narrow_read = !is_write && size && (len == 1 || len == 2) && off + len <= start + size;
+    if (!natural && !narrow_read) {
         if (!is_write)
             memset(data, 0, len);
         return;
@@ -243,7 +249,7 @@ static void common_io(struct virtio_pci *vp, unsigned off, uint8_t *data, uint32
         memcpy(&v, data, len);
         common_write(vp, off, v);
     } else {
-        v = common_read(vp, off);
+        v = common_read(vp, start) >> (8 * (off - start));
         memcpy(data, &v, len);
     }
 }

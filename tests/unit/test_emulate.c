@@ -485,6 +485,57 @@ TEST(iret_32bit_same_privilege)
     mem_free(&mem);
 }
 
+/* X86_QUIRK_FLAT_EVENT_FRAMES: with SS based at 0x100000, the host wrote an interrupt frame at linear
+ * ESP (0x9000) instead of SS.base + ESP; IRET takes it only when the frame at SS:ESP is not valid. */
+TEST(iret_flat_event_frame_quirk)
+{
+    struct guest_memory mem;
+    struct x86_emu_cpu cpu;
+    struct x86_emu_result res;
+    CHECK_EQ(mem_init_ram(&mem, RAM_SIZE), 0);
+    prot32(&cpu, &mem, 0);
+    cpu.sregs.ss.base = 0x100000;
+    cpu.regs.rsp = 0x9000;
+    put32(&mem, 0x109000, 0x138ef);          /* stale stack contents: CS 0x800 is past the GDT limit */
+    put32(&mem, 0x109004, 0x800);
+    put32(&mem, 0x109008, 0x1396e);
+    put32(&mem, 0x9000, 0x12d9a);            /* the frame the host wrote */
+    put32(&mem, 0x9004, 0x08);
+    put32(&mem, 0x9008, 0x246);
+    struct x86_emu_cpu before = cpu;
+    EMU(0xcf);
+    CHECK_EQ(res.status, X86_EMU_EXCEPTION);   /* without the quirk: architectural #GP(0x800) */
+    CHECK_EQ(res.vector, 13);
+    CHECK_EQ(res.error_code, 0x800);
+    x86_emu_set_quirks(X86_QUIRK_FLAT_EVENT_FRAMES);
+    cpu = before;
+    EMU(0xcf);
+    CHECK_EQ(res.status, X86_EMU_DONE);
+    CHECK_EQ(cpu.regs.rip, 0x12d9a);
+    CHECK_EQ(cpu.regs.rsp, 0x900c);
+    CHECK_EQ(cpu.regs.rflags, 0x246);
+    /* A valid frame at SS:ESP is still the one taken. */
+    cpu = before;
+    put32(&mem, 0x109000, 0x4000);
+    put32(&mem, 0x109004, 0x08);
+    put32(&mem, 0x109008, 0x202);
+    EMU(0xcf);
+    CHECK_EQ(res.status, X86_EMU_DONE);
+    CHECK_EQ(cpu.regs.rip, 0x4000);
+    /* Neither frame valid: the first outcome stands, registers untouched. */
+    cpu = before;
+    put32(&mem, 0x109004, 0x800);
+    put32(&mem, 0x9004, 0x30);               /* not present */
+    EMU(0xcf);
+    CHECK_EQ(res.status, X86_EMU_EXCEPTION);
+    CHECK_EQ(res.vector, 13);
+    CHECK_EQ(res.error_code, 0x800);
+    CHECK_EQ(cpu.regs.rip, before.regs.rip);
+    CHECK_EQ(cpu.regs.rsp, 0x9000);
+    x86_emu_set_quirks(0);
+    mem_free(&mem);
+}
+
 TEST(iret_32bit_to_16bit_code_segment)
 {
     struct guest_memory mem;

@@ -365,6 +365,32 @@ TEST(config_has_mac_and_link_up)
     free(f);
 }
 
+/* Common configuration widths (virtio 1.2 §4.1.4.3): a narrower read inside a field gives its bytes
+ * (iPXE 1.0.0 reads the 32-bit device_feature with 16-bit accesses); other odd accesses do nothing. */
+TEST(common_config_narrow_reads)
+{
+    struct fake_be *f = fake_new(false);
+    struct rig r;
+    CHECK_EQ(rig_open(&r, &f->be), 0);
+    uint64_t features = device_features(&r);
+    bar_write(&r, 0x00, 1, 4);
+    CHECK_EQ(bar_read(&r, 0x04, 2), (uint16_t)(features >> 32));
+    CHECK_EQ(bar_read(&r, 0x04, 2) & 1, 1);                 /* VIRTIO_F_VERSION_1 */
+    CHECK_EQ(bar_read(&r, 0x06, 2), (uint16_t)(features >> 48));
+    bar_write(&r, 0x00, 0, 4);
+    CHECK_EQ(bar_read(&r, 0x04, 1), (uint8_t)features);
+    CHECK_EQ(bar_read(&r, 0x05, 1), (uint8_t)(features >> 8));
+    CHECK_EQ(bar_read(&r, 0x12, 1), 2);                     /* num_queues, low byte */
+    CHECK_EQ(bar_read(&r, 0x03, 2), 0);                     /* straddles two fields */
+    CHECK_EQ(bar_read(&r, 0x12, 4), 0);                     /* wider than the field */
+    bar_write(&r, 0x16, 1, 1);                              /* narrow write: ignored */
+    CHECK_EQ(bar_read(&r, 0x16, 2), 0);
+    bar_write(&r, 0x00, 1, 2);
+    CHECK_EQ(bar_read(&r, 0x00, 4), 0);
+    rig_close(&r);
+    free(f);
+}
+
 TEST(activate_tells_backend_guest_offloads)
 {
     struct fake_be *f = fake_new(true);
