@@ -74,7 +74,7 @@ struct scsi_cd_result {
 
 /* A drive for the image behind `backend` (size taken now); starts with a power-on unit attention. */
 void scsi_cd_init(struct scsi_cd *cd, const struct block_backend *backend, const char *serial);
-/* Same for an image of `image_bytes` without a backend (only for tests of the pure command set). */
+/* Same for an image of `image_bytes` without a backend (transports that read the image themselves, tests). */
 void scsi_cd_init_size(struct scsi_cd *cd, uint64_t image_bytes, const char *serial);
 /* Hard reset (`lun_reset` false: power on / bus reset) or LOGICAL UNIT RESET: unit attention,
  * medium removal allowed again; the tray stays where it is. */

@@ -206,6 +206,29 @@ int config_parse_disk(struct vm_config *c, char *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Only a trailing ",bus=..." is an option, so ISO paths with commas keep working. */
+int config_parse_cdrom(struct vm_config *c, char *s, char *err, size_t errlen)
+{
+    c->cdrom_bus = CDROM_BUS_SCSI;
+    char *comma = strrchr(s, ',');
+    if (comma && !strncmp(comma + 1, "bus=", 4)) {
+        const char *bus = comma + 5;
+        if (!strcmp(bus, "ide"))
+            c->cdrom_bus = CDROM_BUS_IDE;
+        else if (strcmp(bus, "scsi")) {
+            snprintf(err, errlen, "--cdrom bus=%s is not supported: use bus=scsi (virtio-scsi) or bus=ide", bus);
+            return -EINVAL;
+        }
+        *comma = 0;
+    }
+    if (!*s) {
+        snprintf(err, errlen, "--cdrom needs an ISO file: --cdrom FILE[,bus=scsi|ide]");
+        return -EINVAL;
+    }
+    c->cdrom = s;
+    return 0;
+}
+
 static int parse_mac(const char *v, uint8_t mac[6])
 {
     unsigned b[6];

@@ -43,6 +43,8 @@ struct nic_config {
 };
 
 enum boot_device { BOOT_DEFAULT, BOOT_CDROM, BOOT_DISK };
+/* The CD-ROM's controller: virtio-scsi, or an ATAPI drive on the PIIX IDE function (QEMU's -cdrom). */
+enum cdrom_bus { CDROM_BUS_SCSI, CDROM_BUS_IDE };
 
 struct vnc_config {
     bool enabled;
@@ -74,7 +76,8 @@ struct vm_config {
     int ndisks;
     struct nic_config nics[CONFIG_MAX_NICS];
     int nnics;
-    const char *cdrom;             /* ISO for the virtio-scsi CD-ROM */
+    const char *cdrom;             /* ISO for the CD-ROM drive */
+    enum cdrom_bus cdrom_bus;      /* virtio-scsi (default) or IDE */
     const char *control;           /* QMP control socket path, or NULL */
     const char *pidfile;           /* locked pidfile while running, or NULL */
     enum boot_device boot;
@@ -97,6 +100,9 @@ void config_default_mac(const char *name, int index, uint8_t mac[6]);
 int config_parse_vnc(struct vm_config *c, char *s, char *err, size_t errlen);
 /* --uuid 8-4-4-4-12 hex digits */
 int config_parse_uuid(struct vm_config *c, const char *s, char *err, size_t errlen);
+/* --cdrom FILE[,bus=scsi|ide] */
+int config_parse_cdrom(struct vm_config *c, char *s, char *err, size_t errlen);
+
 /* --boot cdrom|disk (also QEMU's d|c and virt-install's hd) */
 int config_parse_boot(struct vm_config *c, const char *s, char *err, size_t errlen);
 /* Cross-option checks (e.g. --initrd needs --kernel); picks SeaBIOS when nothing is to boot. */

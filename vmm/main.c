@@ -48,7 +48,8 @@ static void usage(FILE *out)
         "                       a virtio-net NIC (repeatable): user-mode NAT (10.0.2.0/24, gateway\n"
         "                       10.0.2.2 reaches host loopback), a tap device, or a new tap on the\n"
         "                       Linux bridge BR (e.g. one from vmm net-create; root); default: no NIC\n"
-        "  --cdrom ISO          a CD-ROM drive (virtio-scsi) holding ISO; SeaBIOS boots it\n"
+        "  --cdrom ISO[,bus=ide] a CD-ROM drive holding ISO, SeaBIOS boots it: virtio-scsi, or\n"
+        "                       bus=ide for an ATAPI drive on the PIIX IDE controller (QEMU's -cdrom)\n"
         "  --boot cdrom|disk    firmware boot order (default: cdrom first when there is one)\n"
         "  --vnc [ADDR]:N[,password=P]\n"
         "                       a display (bochs-display) served over VNC on port 5900+N, address\n"
@@ -129,7 +130,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *c)
         case OPT_NAME: c->name = optarg; break;
         case OPT_DISK: rc = config_parse_disk(c, optarg, err, sizeof(err)); break;
         case OPT_NETWORK: rc = config_parse_network(c, optarg, err, sizeof(err)); break;
-        case OPT_CDROM: c->cdrom = optarg; break;
+        case OPT_CDROM: rc = config_parse_cdrom(c, optarg, err, sizeof(err)); break;
         case OPT_CONTROL: c->control = optarg; break;
         case OPT_PIDFILE: c->pidfile = optarg; break;
         case OPT_UUID: rc = config_parse_uuid(c, optarg, err, sizeof(err)); break;

@@ -22,6 +22,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/smbios.h"
 #include "firmware/linux.h"
+#include "vmm/block/image.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 
@@ -118,20 +119,30 @@ static void acpi_config_for(const struct vm *vm, struct acpi_config *ac)
     ac->pci_mmio64_size = PCI_MMIO64_SIZE;
 }
 
-/* SeaBIOS's "bootorder" file: OpenFirmware paths of the CD (virtio-scsi target 0 LUN 0) and the
- * virtio-blk disks, CD first unless --boot disk (SeaBIOS docs "Runtime_config", bootorder). */
+/* OpenFirmware path of the CD: virtio-scsi target 0 LUN 0, or the IDE secondary channel's master. */
+static void cdrom_boot_path(const struct vm *vm, char *buf, size_t len)
+{
+    if (vm->ide_cd)
+        snprintf(buf, len, "/pci@i0cf8/ide@%x/drive@1/disk@0", vm->ide_cd->pci.slot);
+    else
+        snprintf(buf, len, "/pci@i0cf8/scsi@%x/channel@0/disk@0,0", vm->cdrom->vp.pci.slot);
+}
+
+/* SeaBIOS's "bootorder" file: OpenFirmware paths of the CD and the virtio-blk disks, CD first unless
+ * --boot disk (SeaBIOS docs "Runtime_config", bootorder). */
 static int add_bootorder(struct vm *vm)
 {
     char paths[CONFIG_MAX_DISKS + 1][64];
     const char *list[CONFIG_MAX_DISKS + 1];
     int n = 0;
     bool cd_first = vm->cfg->boot != BOOT_DISK;
-    if (vm->cdrom && cd_first)
-        snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/channel@0/disk@0,0", vm->cdrom->vp.pci.slot);
+    bool cd = vm->cdrom || vm->ide_cd;
+    if (cd && cd_first)
+        cdrom_boot_path(vm, paths[n++], sizeof(paths[0]));
     for (int i = 0; i < vm->cfg->ndisks; i++)
         snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/disk@0,0", vm->blk[i]->vp.pci.slot);
-    if (vm->cdrom && !cd_first)
-        snprintf(paths[n++], sizeof(paths[0]), "/pci@i0cf8/scsi@%x/channel@0/disk@0,0", vm->cdrom->vp.pci.slot);
+    if (cd && !cd_first)
+        cdrom_boot_path(vm, paths[n++], sizeof(paths[0]));
     for (int i = 0; i < n; i++)
         list[i] = paths[i];
     return n ? fw_cfg_add_bootorder(&vm->fw_cfg, list, n) : 0;
@@ -310,6 +321,41 @@ static int attach_cdrom(struct vm *vm, const struct virtio_host *host)
     return rc;
 }
 
+static int ide_cd_read(void *ctx, void *buf, uint64_t len, uint64_t offset)
+{
+    struct vm *vm = ctx;
+    return image_rw_full(vm->cdrom_disk.fd, buf, len, offset, false);
+}
+
+/* The PIIX IDE function with the CD as the secondary channel's master, on the legacy ports and IRQ 15. */
+static int attach_ide_cd(struct vm *vm)
+{
+    vm->ide_cd = calloc(1, sizeof(*vm->ide_cd));
+    int rc = vm->ide_cd ? ide_cd_init(vm->ide_cd, vm->cdrom_disk.size, ide_cd_read, vm, "VMMCD0001",
+                                      irq_line_for(vm, IDE_SECONDARY_IRQ))
+                        : -ENOMEM;
+    if (rc == 0)
+        rc = pci_bus_add(&vm->pci, &vm->ide_cd->pci, -1);
+    if (rc == 0)
+        rc = bus_register(&vm->pio, IDE_SECONDARY_CMD_PORT, IDE_CMD_PORTS, ide_cmd_io, vm->ide_cd, "ide-secondary");
+    if (rc == 0)
+        rc = bus_register(&vm->pio, IDE_SECONDARY_CTL_PORT, 1, ide_ctl_io, vm->ide_cd, "ide-secondary-control");
+    if (rc)
+        log_error("cannot attach the CD-ROM %s: %s", vm->cfg->cdrom, strerror(-rc));
+    return rc;
+}
+
+static void detach_ide_cd(struct vm *vm)
+{
+    if (!vm->ide_cd)
+        return;
+    bus_unregister(&vm->pio, IDE_SECONDARY_CMD_PORT);
+    bus_unregister(&vm->pio, IDE_SECONDARY_CTL_PORT);
+    ide_cd_destroy(vm->ide_cd);
+    free(vm->ide_cd);
+    vm->ide_cd = NULL;
+}
+
 /* PCI bus 0 with its devices, placed and mapped before the guest starts. */
 static int build_pci(struct vm *vm)
 {
@@ -335,7 +381,9 @@ static int build_pci(struct vm *vm)
     /* Slot order: display, CD-ROM, disks, NICs (what SeaBIOS scans and numbers in this order). */
     if (vm->cfg->vnc.enabled && (rc = attach_display(vm)))
         return rc;
-    if (vm->cdrom_open && (rc = attach_cdrom(vm, &host)))
+    if (vm->cdrom_open && vm->cfg->cdrom_bus == CDROM_BUS_IDE && (rc = attach_ide_cd(vm)))
+        return rc;
+    if (vm->cdrom_open && vm->cfg->cdrom_bus == CDROM_BUS_SCSI && (rc = attach_cdrom(vm, &host)))
         return rc;
     for (int i = 0; i < vm->cfg->ndisks; i++) {
         /* One request queue per vCPU unless the disk says otherwise (virtio 1.2 §5.2.3 VIRTIO_BLK_F_MQ). */
@@ -397,6 +445,7 @@ static void destroy_pci(struct vm *vm)
         free(vm->cdrom);
         vm->cdrom = NULL;
     }
+    detach_ide_cd(vm);
     if (vm->display_ready) {
         display_destroy(&vm->display);
         vm->display_ready = false;

@@ -12,6 +12,7 @@
 #include "devices/display.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/ide.h"
 #include "devices/rtc.h"
 #include "devices/virtio/scsi.h"
 #include "vmm/ui/vnc.h"
@@ -79,7 +80,8 @@ struct vm {
     struct virtio_net *nics[CONFIG_MAX_NICS];
     struct block_backend cdrom_disk;                /* opened once */
     bool cdrom_open;
-    struct virtio_scsi *cdrom;
+    struct virtio_scsi *cdrom;                      /* --cdrom (bus=scsi) */
+    struct ide_cd *ide_cd;                          /* --cdrom FILE,bus=ide */
     struct display display;                         /* re-initialised in place on reset */
     bool display_ready;
     struct vnc *vnc;                                /* outlives resets; points at `display` */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Firmware boot, side by side with QEMU (-M pc, KVM, Debian's SeaBIOS, the same GRUB ISO): ms from exec
 # to SeaBIOS handing over to the boot loader (its "Booting from" line on debug port 0x402) and to the
-# GRUB menu on the serial console. Medians of RUNS runs. VMM_BEFORE=path/to/an/older/vmm adds that
+# GRUB menu on the serial console. vmm runs twice: with its default virtio-scsi CD and with
+# --cdrom ISO,bus=ide (the IDE ATAPI drive QEMU's -cdrom gives). Medians of RUNS runs. VMM_BEFORE=path/to/an/older/vmm adds that
 # binary as a third row, for before/after figures from the same run.
 set -u
 cd "$(dirname "$0")/../.."
@@ -35,15 +36,16 @@ run_one() {
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 
 declare -A H M
-names="vmm qemu-pc"
-[ -n "${VMM_BEFORE:-}" ] && names="vmm-before vmm qemu-pc"
+names="vmm vmm-ide qemu-pc"
+[ -n "${VMM_BEFORE:-}" ] && names="vmm-before vmm vmm-ide qemu-pc"
 for name in $names; do
     : >"$T/h"; : >"$T/m"
     for _ in $(seq "$RUNS"); do
         if [ $name != qemu-pc ]; then
-            bin=build/vmm
+            bin=build/vmm cd=$ISO
             [ $name = vmm-before ] && bin=$VMM_BEFORE
-            read -r h m < <(run_one vmm "$bin" run --memory 256M --cdrom "$ISO" --serial "file:$T/serial" \
+            [ $name = vmm-ide ] && cd=$ISO,bus=ide
+            read -r h m < <(run_one vmm "$bin" run --memory 256M --cdrom "$cd" --serial "file:$T/serial" \
                 --debugcon "file:$T/debug")
         else
             read -r h m < <(run_one qemu qemu-system-x86_64 -M pc -accel kvm -m 256 -display none -nodefaults \
@@ -55,5 +57,7 @@ for name in $names; do
 done
 printf '%-10s %22s %16s\n' VMM "SeaBIOS hand-over ms" "GRUB menu ms"
 for name in $names; do printf '%-10s %22s %16s\n' "$name" "${H[$name]}" "${M[$name]}"; done
-awk -v a="${H[vmm]}" -v b="${H[qemu-pc]}" -v c="${M[vmm]}" -v d="${M[qemu-pc]}" \
-    'BEGIN { if (b > 0 && d > 0) printf "vmm/qemu: hand-over %.2f, GRUB menu %.2f\n", a / b, c / d }'
+for name in vmm vmm-ide; do
+    awk -v n="$name" -v a="${H[$name]}" -v b="${H[qemu-pc]}" -v c="${M[$name]}" -v d="${M[qemu-pc]}" \
+        'BEGIN { if (b > 0 && d > 0) printf "%s/qemu: hand-over %.2f, GRUB menu %.2f\n", n, a / b, c / d }'
+done

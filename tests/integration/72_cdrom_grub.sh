@@ -3,7 +3,7 @@
 # stock client's screenshot (OCR), keys from the test's RFB client move the highlight and choose
 # entries (the second entry echoes on serial, the first boots the hello guest with multiboot,
 # which powers off: vmm exits 0). Then the El Torito-only ISO boots to the menu, and the hybrid
-# ISO boots as a read-only virtio-blk disk.
+# ISO boots as a read-only virtio-blk disk, and the El Torito-only ISO boots the guest from the IDE CD.
 set -u
 . tests/lib.sh
 . tests/media/testlib.sh
@@ -94,3 +94,38 @@ grub_menu_case() {
 }
 grub_menu_case grub.cdrom.eltorito-only --cdrom build/media/grub-noboot-mbr.iso
 grub_menu_case grub.hybrid-iso-as-disk --disk build/media/grub.iso,readonly=on
+
+# The El Torito-only ISO on the IDE controller's ATAPI drive (--cdrom ISO,bus=ide): SeaBIOS finds
+# the drive by its signature and IDENTIFY PACKET DEVICE and boots it; GRUB reads its modules, font
+# and the guest program through int 13h on the PACKET/PIO path; Return on the serial socket boots
+# the guest, which powers off: vmm exits 0.
+out=$WORK/72.ide.serial
+sock=$WORK/72.ide.sock
+vmm_start $((SEABIOS_WAIT + 300)) "$WORK/72.ide.out" --memory 128M --cdrom build/media/grub-noboot-mbr.iso,bus=ide \
+    --serial "socket:$sock,log=$out" --debugcon "file:$WORK/72.ide.debug"
+if wait_for_vmm "$WORK/72.ide.debug" "DVD/CD [ata1-0: VMM DVD-ROM ATAPI" "$SEABIOS_WAIT"; then
+    pass grub.cdrom.ide-seabios-finds-drive
+else
+    fail grub.cdrom.ide-seabios-finds-drive "SeaBIOS did not list the IDE DVD/CD: $(grep -a -i 'ata\|dvd' "$WORK/72.ide.debug" | tail -n 3 | tr '\n' '|')"
+fi
+if wait_for_vmm "$out" "vmm test: hello guest" "$SEABIOS_WAIT"; then
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"\r")
+time.sleep(1)' "$sock" >"$WORK/72.ide.send" 2>&1
+    if wait_for_vmm "$out" "hello: vmm guest up (multiboot)" 300; then
+        vmm_wait 60
+        if [ "$status" -eq 0 ] && has_line "$out" "hello: noinput"; then
+            pass grub.cdrom.ide-boots-guest
+        else
+            fail grub.cdrom.ide-boots-guest "guest up but exit status $status: $(tail_of "$WORK/72.ide.out")"
+        fi
+    else
+        fail grub.cdrom.ide-boots-guest "no 'hello: vmm guest up (multiboot)' after Return: $(tail_of "$out") $(cat "$WORK/72.ide.send")"
+        vmm_kill
+    fi
+else
+    fail grub.cdrom.ide-boots-guest "no GRUB menu on serial from the IDE CD: $(tail_of "$out") $(tail_of "$WORK/72.ide.out")"
+    vmm_kill
+fi

@@ -269,6 +269,27 @@ TEST(network_bridge_option)
     CHECK_EQ(c.nnics, 1);
 }
 
+TEST(cdrom_bus_option)
+{
+    struct vm_config c;
+    config_defaults(&c);
+    char err[256] = "";
+    char a[] = "debian.iso", b[] = "/media/a,b.iso,bus=ide", d[] = "x.iso,bus=scsi", e[] = "x.iso,bus=sata",
+         f[] = ",bus=ide";
+    CHECK_EQ(config_parse_cdrom(&c, a, err, sizeof(err)), 0);
+    CHECK(!strcmp(c.cdrom, "debian.iso"));
+    CHECK_EQ(c.cdrom_bus, CDROM_BUS_SCSI);
+    CHECK_EQ(config_parse_cdrom(&c, b, err, sizeof(err)), 0);
+    CHECK(!strcmp(c.cdrom, "/media/a,b.iso"));          /* commas in the path stay */
+    CHECK_EQ(c.cdrom_bus, CDROM_BUS_IDE);
+    CHECK_EQ(config_parse_cdrom(&c, d, err, sizeof(err)), 0);
+    CHECK_EQ(c.cdrom_bus, CDROM_BUS_SCSI);
+    CHECK_EQ(config_parse_cdrom(&c, e, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "bus=sata") && strstr(err, "bus=ide"));
+    CHECK_EQ(config_parse_cdrom(&c, f, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "needs an ISO"));
+}
+
 TEST(disk_queues_option)
 {
     struct vm_config c;
