@@ -2,8 +2,8 @@
 # Firmware boot, side by side with QEMU (-M pc, KVM, Debian's SeaBIOS, the same GRUB ISO): ms from exec
 # to SeaBIOS handing over to the boot loader (its "Booting from" line on debug port 0x402) and to the
 # GRUB menu on the serial console. vmm runs twice: with its default virtio-scsi CD and with
-# --cdrom ISO,bus=ide (the IDE ATAPI drive QEMU's -cdrom gives). Medians of RUNS runs. VMM_BEFORE=path/to/an/older/vmm adds that
-# binary as a third row, for before/after figures from the same run.
+# --cdrom ISO,bus=ide (the IDE ATAPI drive QEMU's -cdrom gives). Medians of RUNS runs.
+# VMM_BEFORE=path/to/an/older/vmm adds that binary as another row, for before/after figures.
 set -u
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
