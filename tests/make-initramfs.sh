@@ -39,11 +39,18 @@ if [ "$mode" = check ]; then
     cat >>"$root/init" <<'INIT'
 # Checks driven by the kernel command line: vmmtest.http=PORT, vmmtest.ip=A/N (else DHCP),
 # vmmtest.ip2=A/N (eth1), vmmtest.gw=A (default route), vmmtest.forward (route between NICs),
-# vmmtest.ping=A (retried up to 30 s), vmmtest.stay=S (stay up S seconds before powering off).
+# vmmtest.ping=A (retried up to 30 s), vmmtest.stay=S (stay up S seconds before powering off),
+# vmmtest.cdrom (hash /dev/sr0).
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 for d in /dev/vda /dev/vdb; do
     [ -b $d ] && echo "vmm-linux: $d sha256 $(sha256sum $d | cut -d' ' -f1)"
 done
+# vmmtest.cdrom: wait for the CD drive (virtio-scsi or IDE ATAPI, both /dev/sr0) and hash its medium.
+if [ -n "$(arg vmmtest.cdrom)" ]; then
+    for i in $(seq 1 20); do [ -b /dev/sr0 ] && break; sleep 0.5; done
+    [ -b /dev/sr0 ] && echo "vmm-linux: /dev/sr0 sha256 $(sha256sum /dev/sr0 | cut -d' ' -f1)"
+    [ -b /dev/sr0 ] || echo "vmm-linux: no /dev/sr0"
+fi
 if ip link show eth0 >/dev/null 2>&1; then
     ip link set eth0 up
     if [ -n "$(arg vmmtest.ip)" ]; then
@@ -94,6 +101,7 @@ INIT
 fi
 # Debian's cloud kernel builds virtio as modules: load them in dependency order (modules.dep).
 mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
+mods="$mods scsi_common scsi_mod cdrom sr_mod virtio_scsi libata ata_piix"   # the CD drives
 mkdir -p "$root/lib/modules"
 for m in $mods button evdev; do
     f=$(find "/lib/modules/$kver" -name "$m.ko" 2>/dev/null | head -n 1)

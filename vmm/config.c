@@ -425,8 +425,10 @@ int config_validate(struct vm_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--initrd and --append need --kernel: name the kernel to boot");
         return -EINVAL;
     }
-    if (c->kernel && (c->cdrom || c->boot != BOOT_DEFAULT)) {
-        snprintf(err, errlen, "--cdrom and --boot need the firmware, not --kernel: drop --kernel to boot through SeaBIOS");
+    /* A CD with a directly booted kernel is just a drive (as with QEMU's -kernel -cdrom); a boot order
+     * only means something to firmware. */
+    if (c->kernel && c->boot != BOOT_DEFAULT) {
+        snprintf(err, errlen, "--boot needs the firmware, not --kernel: drop --kernel to boot through SeaBIOS");
         return -EINVAL;
     }
     if (c->kernel && c->firmware) {

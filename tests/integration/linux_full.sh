@@ -7,7 +7,7 @@ set -u
 
 reason="this host's /dev/kvm is not hardware-assisted (no vmx/svm CPU flag: a nested kvm_pvm host whose instruction emulator stops full Linux guests at XRSTOR and runs them 50-100x slower)"
 if ! hardware_kvm; then
-    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping network-lab.ping network-lab.router disk-login-powerbutton installer-first-dialog; do
+    for t in init-shell.bzimage init-shell.vmlinux virtio-blk-sha256 dhcp-and-host-loopback tap-ping network-lab.ping network-lab.router disk-login-powerbutton installer-first-dialog cdrom-sha256.scsi cdrom-sha256.ide; do
         skip linux.$t "$reason"
     done
     exit 0
@@ -36,6 +36,18 @@ want=$(sha256sum "$disk" | cut -d' ' -f1)
 out=$WORK/linux-blk.out
 run_vmm 120 "$out" run --kernel "$DEBIAN_BZIMAGE" --initrd "$initrd" --memory 1G --append "console=ttyS0" --disk "$disk"
 check_output linux.virtio-blk-sha256 "$out" "vmm-linux: /dev/vda sha256 $want"
+
+# Both CD drives: Linux's sr driver (through virtio_scsi, and through libata's ata_piix in PIO mode)
+# reads the whole medium; its sha256 equals the host's.
+iso=build/media/grub.iso
+[ -s "$iso" ] || tests/media/grub-iso.sh >/dev/null 2>&1
+want=$(sha256sum "$iso" | cut -d' ' -f1)
+for bus in scsi ide; do
+    out=$WORK/linux-cd.$bus.out
+    run_vmm 120 "$out" run --kernel "$DEBIAN_BZIMAGE" --initrd "$initrd" --memory 1G \
+        --append "console=ttyS0 vmmtest.cdrom" --cdrom "$iso,bus=$bus"
+    check_output linux.cdrom-sha256.$bus "$out" "vmm-linux: /dev/sr0 sha256 $want"
+done
 
 # User networking: DHCP from slirp, then a host loopback HTTP service through the gateway.
 mkdir -p "$WORK/www" && echo "served-by-the-host-$$" >"$WORK/www/probe.txt"
