@@ -722,6 +722,10 @@ static int open_cdrom_and_roms(struct vm *vm)
     if (vm->cfg->cdrom) {
         struct block_options o = { .path = vm->cfg->cdrom, .readonly = true, .cache = BLK_CACHE_WRITEBACK, .format = "raw" };
         char err[512];
+        if (access(vm->cfg->cdrom, F_OK) != 0) {   /* the disk message would suggest creating it */
+            log_error("the CD image %s does not exist: give the path of an ISO file to --cdrom", vm->cfg->cdrom);
+            return -1;
+        }
         if (block_open(&vm->cdrom_disk, &o, &vm->loop, err, sizeof(err))) {
             log_error("%s", err);
             return -1;

@@ -14,6 +14,7 @@
 #define VIRTIO_BLK_SEG_MAX 254     /* data segments per request; header and status take two more */
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_MAX_QUEUES VIRTIO_MAX_QUEUES
+_Static_assert(VIRTIO_BLK_MAX_QUEUES <= 32, "virtio_blk.notify_pending has one bit per queue");
 
 /* Request types and status values (§5.2.6). */
 #define VIRTIO_BLK_T_IN 0

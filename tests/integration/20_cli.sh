@@ -30,6 +30,8 @@ K=$GUESTS/hello.elf
 bad_input missing-kernel "kernel file $WORK/nope does not exist" run --kernel "$WORK/nope"
 bad_input missing-initrd "initrd file $WORK/nope.img does not exist" run --kernel "$K" --initrd "$WORK/nope.img"
 bad_input missing-firmware "firmware file $WORK/nope.rom does not exist" run --firmware "$WORK/nope.rom"
+bad_input missing-cdrom "the CD image $WORK/nope.iso does not exist: give the path of an ISO file" run --cdrom "$WORK/nope.iso,bus=ide"
+bad_input bad-cdrom-bus "--cdrom bus=sata is not supported: use bus=scsi (virtio-scsi) or bus=ide" run --cdrom "$WORK/nope.iso,bus=sata"
 bad_input not-a-kernel "not a Linux kernel: expected a bzImage (vmlinuz) or an ELF vmlinux" run --kernel "$WORK/notakernel"
 bad_input kernel-is-directory "is not a regular, non-empty file" run --kernel "$WORK/adir"
 bad_input firmware-size "must be a multiple of 4 KiB" run --firmware "$WORK/badsize.rom"
